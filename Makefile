@@ -1,0 +1,45 @@
+# edgeq: the two commands a user needs are `make demo` and `make test`; both set up first.
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.edgeq-setup
+
+
+.PHONY: setup system-deps runtime test test-all demo bench bench-convert bench-board clean
+
+setup: $(STAMP) runtime
+
+# Debian packages for the Cortex-M toolchain and the emulated boards (skipped when already present).
+system-deps:
+	@bash tools/setup_system.sh
+
+$(STAMP): pyproject.toml tools/setup_system.sh
+	@bash tools/setup_system.sh
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev,bench]'
+	@touch $(STAMP)
+
+# The host build of runtime_c (shared library loaded by edgeq.runtime through cffi).
+runtime: $(STAMP)
+	@$(MAKE) -s -C runtime_c host
+
+test: setup
+	$(VPY) -m pytest -q -n 2 tests
+
+demo: setup
+	$(VPY) tools/demo.py
+
+bench: setup
+	$(VPY) tools/bench_runtime.py
+
+bench-convert: setup
+	$(VPY) tools/bench_convert.py
+
+bench-board: setup
+	$(VPY) tools/bench_board.py
+
+clean:
+	@$(MAKE) -s -C runtime_c clean
+	rm -rf build out .pytest_cache .hypothesis
+	find . -name __pycache__ -prune -exec rm -rf {} +
