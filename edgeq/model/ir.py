@@ -98,6 +98,11 @@ class Graph:
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self.metadata: dict[str, str] = {}
+        # Layout bridges for models imported from NCHW sources (ONNX): data given in the source layout is
+        # turned into the graph's layout with np.transpose(x, input_perm[name]); a graph output is turned
+        # back into the source layout with np.transpose(y, output_perm[name]). Empty for .tflite sources.
+        self.input_perm: dict[str, tuple[int, ...]] = {}
+        self.output_perm: dict[str, tuple[int, ...]] = {}
 
     # construction -------------------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:

@@ -1,0 +1,75 @@
+/* Compute kernels: pure functions over raw arrays, no knowledge of the model format.
+ * The scalar versions in kernels/ref/ are the specification; SIMD twins with the same file names in
+ * kernels/<isa>/ must produce identical bytes. Shapes are NHWC; shape comments name every array. */
+#ifndef EDGEQ_KERNELS_H
+#define EDGEQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  int32_t n, h, w, c;
+} eq_shape4;
+
+typedef struct {
+  int32_t stride_h, stride_w;
+  int32_t dilation_h, dilation_w;
+  int32_t pad_h, pad_w;      /* top and left padding */
+  int32_t depth_multiplier;  /* depthwise only */
+  int32_t input_offset;      /* minus the input zero point */
+  int32_t output_offset;     /* the output zero point */
+  int32_t act_min, act_max;  /* fused activation clamp in the output's integer domain */
+} eq_conv_params;
+
+/* Requantization per output channel: real multiplier = multiplier * 2^(shift - 31). Per-tensor ops
+ * pass arrays filled with one value, so one kernel serves both. */
+typedef struct {
+  const int32_t *multiplier;
+  const int32_t *shift;
+} eq_channel_quant;
+
+typedef struct {
+  int32_t input_offset;   /* minus the input zero point */
+  int32_t filter_offset;  /* minus the weights zero point (0 for symmetric weights) */
+  int32_t output_offset;  /* the output zero point */
+  int32_t act_min, act_max;
+} eq_fc_params;
+
+/* in [n, h, w, c_in], filter [c_out, kh, kw, c_in], bias [c_out] or NULL, out [n, oh, ow, c_out] */
+void eq_conv2d_s8(const eq_conv_params *p, const eq_channel_quant *q,
+                  const eq_shape4 *in_shape, const int8_t *in,
+                  const eq_shape4 *filter_shape, const int8_t *filter, const int32_t *bias,
+                  const eq_shape4 *out_shape, int8_t *out, void *scratch);
+size_t eq_conv2d_s8_scratch_size(const eq_conv_params *p, const eq_shape4 *in_shape,
+                                 const eq_shape4 *filter_shape, const eq_shape4 *out_shape);
+
+/* in [n, h, w, c_in], filter [1, kh, kw, c_out] with c_out = c_in * depth_multiplier,
+ * bias [c_out] or NULL, out [n, oh, ow, c_out] */
+void eq_depthwise_conv2d_s8(const eq_conv_params *p, const eq_channel_quant *q,
+                            const eq_shape4 *in_shape, const int8_t *in,
+                            const eq_shape4 *filter_shape, const int8_t *filter, const int32_t *bias,
+                            const eq_shape4 *out_shape, int8_t *out, void *scratch);
+size_t eq_depthwise_conv2d_s8_scratch_size(const eq_conv_params *p, const eq_shape4 *in_shape,
+                                           const eq_shape4 *filter_shape, const eq_shape4 *out_shape);
+
+/* in [batches, in_depth], weights [out_depth, in_depth], bias [out_depth] or NULL, out [batches, out_depth] */
+void eq_fully_connected_s8(const eq_fc_params *p, const eq_channel_quant *q,
+                           int32_t batches, int32_t in_depth, int32_t out_depth,
+                           const int8_t *in, const int8_t *weights, const int32_t *bias, int8_t *out);
+
+/* The variants chosen for this machine: on the host picked once at load time from CPU features
+ * (kernels/dispatch.c), on a microcontroller fixed at compile time. Ops call kernels through it. */
+typedef struct {
+  const char *isa; /* "ref", "avx2", "avx512vnni", "arm_dsp", "arm_mve", "neon" */
+  void (*conv2d_s8)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *,
+                    const eq_shape4 *, const int8_t *, const int32_t *, const eq_shape4 *, int8_t *, void *);
+  void (*depthwise_conv2d_s8)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *,
+                              const int8_t *, const eq_shape4 *, const int8_t *, const int32_t *,
+                              const eq_shape4 *, int8_t *, void *);
+  void (*fully_connected_s8)(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
+                             const int8_t *, const int8_t *, const int32_t *, int8_t *);
+} eq_kernel_table;
+
+const eq_kernel_table *eq_kernels(void);
+
+#endif
