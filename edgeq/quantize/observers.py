@@ -1,0 +1,325 @@
+"""Per-tensor activation observers: each watches a stream of float batches and proposes an int8 range.
+
+Every observer has ``update(x)`` (any shape; called once per calibration batch) and ``range() -> (rmin, rmax)``,
+the real range an asymmetric int8 tensor should cover (``qparams.affine_qparams`` then widens it to contain 0).
+
+The saturating observers (percentile, KL, MSE) share one streaming ``Histogram`` whose bins are anchored at 0
+with a power-of-two growth of the bin width, so batches are merged exactly (pairs of bins add up) however the
+range grows, and the result does not depend on how the samples were split into batches.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+QLEVELS = 256  # int8 levels
+
+
+class Observer:
+    """Base class: subclasses implement ``update`` and ``range``."""
+
+    name = "observer"
+
+    def update(self, x: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def range(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32).ravel()
+    if not np.isfinite(x).all():
+        x = x[np.isfinite(x)]
+    return x
+
+
+class MinMaxObserver(Observer):
+    """Non-saturating: the range is the exact min and max ever seen."""
+
+    name = "minmax"
+
+    def __init__(self):
+        self.rmin = math.inf
+        self.rmax = -math.inf
+
+    def update(self, x):
+        x = _finite(x)
+        if x.size:
+            self.rmin = min(self.rmin, float(x.min()))
+            self.rmax = max(self.rmax, float(x.max()))
+
+    def range(self):
+        if self.rmin > self.rmax:
+            return 0.0, 0.0
+        return self.rmin, self.rmax
+
+
+class EmaMinMaxObserver(Observer):
+    """Moving-average MinMax: an exponential average of each sample's min and max (axis 0 = sample).
+
+    Averaging per sample rather than per batch keeps the result independent of the batch size."""
+
+    name = "ema"
+
+    def __init__(self, momentum: float = 0.1):
+        self.momentum = momentum
+        self.rmin: float | None = None
+        self.rmax: float | None = None
+
+    def update(self, x):
+        x = np.asarray(x, dtype=np.float32)
+        flat = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(1, -1)
+        if flat.size == 0:
+            return
+        mins = np.nanmin(np.where(np.isfinite(flat), flat, np.nan), axis=1)
+        maxs = np.nanmax(np.where(np.isfinite(flat), flat, np.nan), axis=1)
+        for lo, hi in zip(mins.tolist(), maxs.tolist()):
+            if self.rmin is None:
+                self.rmin, self.rmax = lo, hi
+            else:
+                self.rmin += self.momentum * (lo - self.rmin)
+                self.rmax += self.momentum * (hi - self.rmax)
+
+    def range(self):
+        if self.rmin is None:
+            return 0.0, 0.0
+        return float(self.rmin), float(self.rmax)
+
+
+class Histogram:
+    """Streaming histogram of x with bins [k·w, (k+1)·w) for integer k, at most ``bins`` of them.
+
+    When a batch falls outside the current span, the width doubles (bins 2j and 2j+1 merge) until it fits:
+    re-binning is exact, and zero always sits on a bin edge."""
+
+    def __init__(self, bins: int = 2048):
+        self.bins = bins
+        self.width = 0.0
+        self.k0 = 0  # index of counts[0]
+        self.counts = np.zeros(0, dtype=np.float64)
+        self.min = math.inf
+        self.max = -math.inf
+
+    @property
+    def total(self) -> float:
+        return float(self.counts.sum())
+
+    def _grow_to(self, kmin: int, kmax: int) -> None:
+        while kmax - kmin + 1 > self.bins:
+            # merge pairs: index k -> floor(k / 2)
+            idx = np.arange(self.k0, self.k0 + self.counts.size) // 2
+            new_k0 = int(idx[0]) if idx.size else kmin // 2
+            merged = np.zeros(int(idx[-1]) - new_k0 + 1 if idx.size else 0)
+            np.add.at(merged, idx - new_k0, self.counts)
+            self.counts, self.k0 = merged, new_k0
+            self.width *= 2.0
+            kmin, kmax = kmin // 2, kmax // 2
+        lo = min(kmin, self.k0) if self.counts.size else kmin
+        hi = max(kmax, self.k0 + self.counts.size - 1) if self.counts.size else kmax
+        if self.counts.size == 0:
+            self.counts = np.zeros(hi - lo + 1)
+        elif lo < self.k0 or hi > self.k0 + self.counts.size - 1:
+            grown = np.zeros(hi - lo + 1)
+            grown[self.k0 - lo:self.k0 - lo + self.counts.size] = self.counts
+            self.counts = grown
+        self.k0 = lo
+
+    def update(self, x: np.ndarray) -> None:
+        x = _finite(x)
+        if x.size == 0:
+            return
+        lo, hi = float(x.min()), float(x.max())
+        self.min, self.max = min(self.min, lo), max(self.max, hi)
+        if self.width == 0.0:
+            span = max(self.max, 0.0) - min(self.min, 0.0)
+            if span == 0.0:
+                span = 1e-6
+            # a power of two keeps later doublings aligned with round binary numbers
+            self.width = 2.0 ** math.ceil(math.log2(span / (self.bins - 1)))
+        self._grow_to(math.floor(self.min / self.width), math.floor(self.max / self.width))
+        k = np.floor(x / self.width).astype(np.int64) - self.k0
+        np.clip(k, 0, self.counts.size - 1, out=k)
+        self.counts += np.bincount(k, minlength=self.counts.size)
+
+    def edges(self) -> np.ndarray:
+        return (self.k0 + np.arange(self.counts.size + 1)) * self.width
+
+    def quantile(self, q: float) -> float:
+        """Value below which a fraction q of the mass lies (linear within a bin), clamped to [min, max]."""
+        if self.total == 0:
+            return 0.0
+        cdf = np.cumsum(self.counts) / self.total
+        i = int(np.searchsorted(cdf, q, side="left"))
+        i = min(i, self.counts.size - 1)
+        prev = cdf[i - 1] if i > 0 else 0.0
+        frac = (q - prev) / max(cdf[i] - prev, 1e-300)
+        v = (self.k0 + i + min(max(frac, 0.0), 1.0)) * self.width
+        return float(min(max(v, self.min), self.max))
+
+    def folded(self) -> tuple[np.ndarray, float]:
+        """Histogram of |x| on bins [j·w, (j+1)·w), j ≥ 0 (negative bins mirror onto positive ones)."""
+        k = np.arange(self.k0, self.k0 + self.counts.size)
+        j = np.where(k >= 0, k, -k - 1)
+        out = np.zeros(int(j.max()) + 1 if j.size else 0)
+        np.add.at(out, j, self.counts)
+        return out, self.width
+
+
+class _HistogramObserver(Observer):
+    def __init__(self, bins: int = 2048):
+        self.hist = Histogram(bins)
+
+    def update(self, x):
+        self.hist.update(x)
+
+    def _empty(self) -> bool:
+        return self.hist.total == 0
+
+
+class PercentileObserver(_HistogramObserver):
+    """Saturating: clip both tails at a percentile (99.99 keeps 99.99% of values inside the range)."""
+
+    name = "percentile"
+
+    def __init__(self, percentile: float = 99.99, bins: int = 2048):
+        super().__init__(bins)
+        if not 50.0 < percentile <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100], got {percentile}")
+        self.percentile = percentile
+
+    def range(self):
+        if self._empty():
+            return 0.0, 0.0
+        h = self.hist
+        q = self.percentile / 100.0
+        lo = h.min if h.min >= 0 else h.quantile(1.0 - q)
+        hi = h.max if h.max <= 0 else h.quantile(q)
+        return lo, hi
+
+
+def kl_threshold(hist: np.ndarray, width: float, levels: int = 128, start: int = 128) -> float:
+    """Entropy calibration (as TensorRT's): the threshold T over a histogram of |x| whose ``levels``-level
+    quantization of the clipped distribution is closest in KL divergence to the clipped distribution itself.
+
+    Candidates are the bin edges from ``start`` bins up; outliers beyond a candidate are folded into its last
+    bin in the reference distribution P; Q spreads each level's mass uniformly over its non-empty bins."""
+    hist = np.asarray(hist, dtype=np.float64)
+    n = hist.size
+    if n <= start:
+        return n * width
+    # Candidates: every bin edge for small histograms, a stride keeping ~512 candidates otherwise.
+    step = max(1, (n - start) // 512)
+    cands = np.arange(start, n + 1, step)
+    if cands[-1] != n:
+        cands = np.append(cands, n)
+    csum = np.concatenate([[0.0], np.cumsum(hist)])
+    nz = np.concatenate([[0], np.cumsum(hist > 0)])
+    total = csum[-1]
+    best, best_i = math.inf, n
+    for i in cands:
+        p = hist[:i].copy()
+        p[i - 1] += total - csum[i]
+        # level boundaries in bins: [edges[l], edges[l+1])
+        edges = np.floor(np.arange(levels + 1) * (i / levels)).astype(np.int64)
+        edges[-1] = i
+        mass = csum[edges[1:]] - csum[edges[:-1]]
+        count = nz[edges[1:]] - nz[edges[:-1]]
+        per_bin = np.where(count > 0, mass / np.maximum(count, 1), 0.0)
+        level_of_bin = np.repeat(np.arange(levels), np.diff(edges))
+        q = np.where(hist[:i] > 0, per_bin[level_of_bin], 0.0)
+        ps, qs = p.sum(), q.sum()
+        if ps == 0 or qs == 0:
+            continue
+        p /= ps
+        q /= qs
+        m = p > 0
+        # p > 0 where q == 0 only happens for the last bin's folded outliers: smooth it
+        qm = np.maximum(q[m], 1e-12)
+        kl = float(np.sum(p[m] * np.log(p[m] / qm)))
+        if kl < best:
+            best, best_i = kl, int(i)
+    return best_i * width
+
+
+class KLObserver(_HistogramObserver):
+    """Entropy calibration. A one-signed tensor (e.g. after RELU) uses all 256 levels on its side; a signed
+    tensor uses the histogram of |x| with 128 levels (the symmetric threshold) intersected with [min, max]."""
+
+    name = "kl"
+
+    def range(self):
+        if self._empty():
+            return 0.0, 0.0
+        h = self.hist
+        folded, w = h.folded()
+        if h.min >= 0:
+            t = kl_threshold(folded, w, levels=QLEVELS)
+            return h.min, min(h.max, t)
+        if h.max <= 0:
+            t = kl_threshold(folded, w, levels=QLEVELS)
+            return max(h.min, -t), h.max
+        t = kl_threshold(folded, w, levels=QLEVELS // 2)
+        return max(h.min, -t), min(h.max, t)
+
+
+def quant_mse(counts: np.ndarray, centers: np.ndarray, width: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Expected squared error of int8 affine quantization on [lo, hi] (arrays of candidates) for a histogram:
+    uniform rounding noise S²/12 inside the range, squared distance to the clip edge outside."""
+    lo = np.minimum(lo, 0.0)[:, None]
+    hi = np.maximum(hi, 0.0)[:, None]
+    s = np.maximum(hi - lo, 1e-30) / (QLEVELS - 1)
+    c = centers[None, :]
+    clip = np.clip(c, lo, hi)
+    outside = (c - clip) ** 2 + width * width / 12.0
+    inside = np.broadcast_to(s * s / 12.0, outside.shape)
+    err = np.where((c >= lo) & (c <= hi), inside, outside)
+    return err @ counts
+
+
+class MSEObserver(_HistogramObserver):
+    """MSE-optimal clipping: shrink each end of [min, max] to minimize the expected quantization error.
+
+    A coarse scan of one common shrink factor, then a coordinate refinement of each end on its own."""
+
+    name = "mse"
+
+    def range(self):
+        if self._empty():
+            return 0.0, 0.0
+        h = self.hist
+        centers = (h.edges()[:-1] + h.edges()[1:]) / 2
+        counts, w = h.counts, h.width
+        lo0, hi0 = min(h.min, 0.0), max(h.max, 0.0)
+        alphas = np.linspace(0.05, 1.0, 96)
+        errs = quant_mse(counts, centers, w, alphas * lo0, alphas * hi0)
+        a = alphas[int(np.argmin(errs))]
+        lo, hi = a * lo0, a * hi0
+        fine = np.linspace(0.02, 1.0, 128)
+        for _ in range(2):
+            if hi0 > 0:
+                cand = fine * hi0
+                hi = float(cand[int(np.argmin(quant_mse(counts, centers, w, np.full_like(cand, lo), cand)))])
+            if lo0 < 0:
+                cand = fine * lo0
+                lo = float(cand[int(np.argmin(quant_mse(counts, centers, w, cand, np.full_like(cand, hi))))])
+        return max(lo, h.min), min(hi, h.max)
+
+
+METHODS = ("minmax", "ema", "percentile", "kl", "mse")
+
+
+def make_observer(method: str, *, percentile: float = 99.99) -> Observer:
+    """Observer for a calibration method name (one of ``METHODS``)."""
+    if method == "minmax":
+        return MinMaxObserver()
+    if method == "ema":
+        return EmaMinMaxObserver()
+    if method == "percentile":
+        return PercentileObserver(percentile)
+    if method == "kl":
+        return KLObserver()
+    if method == "mse":
+        return MSEObserver()
+    raise ValueError(f"unknown calibration method {method!r} (choose from {', '.join(METHODS)})")
