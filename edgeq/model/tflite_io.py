@@ -1,0 +1,444 @@
+""".tflite flatbuffer <-> Graph IR, through the schema object API that ai_edge_litert ships.
+
+Reading checks every index and buffer length and raises ModelError("<file>: ...") on anything malformed.
+Writing dedupes identical constant buffers, aligns buffer data to 16 bytes, packs INT4 weights and always
+emits a SignatureDef (LiteRT's signature runner and some tools need one)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as fb
+
+from edgeq.errors import EdgeqError, ModelError, UnsupportedError
+from edgeq.model.ir import Graph, Op, QuantParams, Tensor
+from edgeq.model import tflite_schema as S
+
+FILE_IDENTIFIER = b"TFL3"
+SIGNATURE_KEY = "tflite.signature"  # Graph.metadata entry holding the SignatureDef read from a file (JSON)
+BUFFER_ALIGN = 16
+
+
+# INT4 ------------------------------------------------------------------------------------------------
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """Pack int values in [-8, 7] two per byte, low nibble first (TFLite's INT4 layout)."""
+    v = np.asarray(values).astype(np.int8).ravel()
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise ValueError("int4 values must lie in [-8, 7]")
+    if v.size % 2:
+        v = np.append(v, np.int8(0))
+    nib = (v.astype(np.uint8) & 0x0F).reshape(-1, 2)
+    return (nib[:, 0] | (nib[:, 1] << 4)).astype(np.uint8)
+
+
+def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
+    """Inverse of pack_int4: ``count`` sign-extended int8 values."""
+    b = np.asarray(packed, dtype=np.uint8)
+    both = np.stack([b & 0x0F, b >> 4], axis=1).ravel()[:count].astype(np.int8)
+    return np.where(both > 7, both - 16, both).astype(np.int8)
+
+
+# reading ---------------------------------------------------------------------------------------------
+def _load(src) -> tuple[bytes, str, str]:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src), "<bytes>", "model"
+    p = Path(src)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{p}: is a directory, not a .tflite file") from None
+    except OSError as e:
+        raise ModelError(f"{p}: cannot read ({e.strerror})") from None
+    return data, str(p), p.stem
+
+
+def read_tflite(src: str | Path | bytes) -> Graph:
+    """Parse a .tflite file (path or bytes) into a Graph. Malformed input raises ModelError."""
+    data, label, stem = _load(src)
+    if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
+        raise ModelError(f"{label}: not a TFLite model (no TFL3 flatbuffer identifier)")
+    try:
+        model = fb.ModelT.InitFromPackedBuf(data, 0)
+    except Exception as e:  # the flatbuffers runtime raises assorted errors on bad offsets
+        raise ModelError(f"{label}: truncated or malformed flatbuffer ({type(e).__name__})") from None
+    try:
+        return _Reader(model, data, label, stem).graph
+    except EdgeqError:
+        raise
+    except Exception as e:
+        raise ModelError(f"{label}: malformed model ({type(e).__name__}: {e})") from None
+
+
+class _Reader:
+    def __init__(self, model, raw: bytes, label: str, stem: str):
+        self.m, self.raw, self.label = model, raw, label
+        subgraphs = model.subgraphs or []
+        if not subgraphs:
+            raise ModelError(f"{label}: the model has no subgraph")
+        if len(subgraphs) > 1:
+            raise UnsupportedError(f"{label}: {len(subgraphs)} subgraphs (control flow) are not supported")
+        self.sg = subgraphs[0]
+        self.buffers = model.buffers or []
+        g = self.graph = Graph(stem)
+        self.names = self._read_tensors()
+        self._read_ops()
+        g.inputs = [self._name(i, "graph input") for i in _ints(self.sg.inputs)]
+        g.outputs = [self._name(i, "graph output") for i in _ints(self.sg.outputs)]
+        self._read_signature()
+        if model.description:
+            g.metadata["description"] = _str(model.description)
+        _fold_constant_ops(g, label)
+
+    def _name(self, idx: int, what: str) -> str:
+        if not 0 <= idx < len(self.names):
+            raise ModelError(f"{self.label}: {what} refers to tensor {idx}, but there are {len(self.names)}")
+        return self.names[idx]
+
+    def _read_tensors(self) -> list[str]:
+        names = []
+        for i, t in enumerate(self.sg.tensors or []):
+            base = _str(t.name) or f"tensor_{i}"
+            name = self.graph.unique_name(base)
+            where = f"{self.label}: tensor {name!r}"
+            dtype = S.dtype_of(t.type, where)
+            shape = tuple(int(d) for d in _ints(t.shape))
+            if any(d < 0 for d in shape):
+                raise ModelError(f"{where}: negative dimension in shape {shape}")
+            tensor = Tensor(name, shape, dtype, self._tensor_data(t, dtype, shape, where), _quant(t.quantization))
+            if tensor.data is not None and dtype == "float16":
+                # float16 weights are widened once here; the executor and quantizer see float32
+                tensor.data, tensor.dtype = tensor.data.astype(np.float32), "float32"
+            self.graph.add_tensor(tensor, rename=False)
+            names.append(name)
+        return names
+
+    def _tensor_data(self, t, dtype: str, shape, where: str) -> np.ndarray | None:
+        if not 0 <= t.buffer < len(self.buffers):
+            raise ModelError(f"{where}: buffer index {t.buffer} out of range ({len(self.buffers)} buffers)")
+        b = self.buffers[t.buffer]
+        raw = None
+        if b.data is not None and len(b.data):
+            raw = np.asarray(b.data, dtype=np.uint8)
+        elif b.offset > 1:  # data stored after the flatbuffer (models over 2 GB)
+            if b.offset + b.size > len(self.raw):
+                raise ModelError(f"{where}: buffer data at offset {b.offset} runs past the end of the file")
+            raw = np.frombuffer(self.raw, np.uint8, b.size, b.offset)
+        if raw is None:
+            return None
+        if t.sparsity is not None:
+            raise UnsupportedError(f"{where}: sparse constant tensors are not supported")
+        count = int(np.prod(shape, dtype=np.int64))
+        if dtype == "int4":
+            if raw.size != (count + 1) // 2:
+                raise ModelError(f"{where}: int4 buffer holds {raw.size} bytes, shape {shape} needs {(count + 1) // 2}")
+            return unpack_int4(raw, count).reshape(shape)
+        itemsize = np.dtype(dtype).itemsize
+        if raw.size != count * itemsize:
+            raise ModelError(f"{where}: buffer holds {raw.size} bytes, shape {shape} of {dtype} needs {count * itemsize}")
+        return np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+
+    def _read_ops(self):
+        codes = self.m.operatorCodes or []
+        for k, o in enumerate(self.sg.operators or []):
+            if not 0 <= o.opcodeIndex < len(codes):
+                raise ModelError(f"{self.label}: operator {k} has opcode index {o.opcodeIndex} ({len(codes)} codes)")
+            c = codes[o.opcodeIndex]
+            code = max(int(c.builtinCode), int(c.deprecatedBuiltinCode))
+            op_type = S.OP_NAMES.get(code)
+            if op_type is None:
+                raise UnsupportedError(f"{self.label}: operator {k} has unknown builtin code {code}")
+            where = f"{self.label}: operator {k} ({op_type})"
+            inputs = [None if i < 0 else self._name(i, where + " input") for i in _ints(o.inputs)]
+            outputs = [self._name(i, where + " output") for i in _ints(o.outputs)]
+            self.graph.add_op(Op(op_type, inputs, outputs, self._options(o, op_type, c), name=f"op{k}"))
+
+    def _options(self, o, op_type: str, code) -> dict:
+        if op_type == "CUSTOM":
+            opts = {"custom_code": _str(code.customCode)}
+            if o.customOptions is not None:
+                opts["custom_options"] = bytes(np.asarray(o.customOptions, dtype=np.uint8))
+            return opts
+        for union, obj, typ in ((fb.BuiltinOptions, o.builtinOptions, o.builtinOptionsType),
+                                (fb.BuiltinOptions2, o.builtinOptions2, o.builtinOptions2Type)):
+            if obj is not None and typ:
+                member = {v: k for k, v in S._enum_members(union).items()}.get(typ)
+                return S.options_to_dict(obj, member)
+        return {}
+
+    def _read_signature(self):
+        sigs = self.m.signatureDefs or []
+        if not sigs:
+            return
+        s = sigs[0]
+        sig = {"key": _str(s.signatureKey) or "serving_default",
+               "inputs": {_str(t.name): self._name(t.tensorIndex, "signature input") for t in s.inputs or []},
+               "outputs": {_str(t.name): self._name(t.tensorIndex, "signature output") for t in s.outputs or []}}
+        self.graph.metadata[SIGNATURE_KEY] = json.dumps(sig)
+
+
+def _ints(v) -> list[int]:
+    return [] if v is None else [int(x) for x in v]
+
+
+def _str(v) -> str:
+    if v is None:
+        return ""
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _quant(q) -> QuantParams | None:
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return None
+    zp = q.zeroPoint if q.zeroPoint is not None and len(q.zeroPoint) else [0]
+    return QuantParams(np.asarray(q.scale), np.asarray(zp), int(q.quantizedDimension))
+
+
+def dequantize_const(t: Tensor) -> np.ndarray:
+    """Float value of a constant tensor (int weights through their quantization, floats as float32)."""
+    data = t.data
+    if t.quant is None or data.dtype.kind == "f":
+        return data.astype(np.float32)
+    q = t.quant
+    shape = q.broadcast_shape(data.ndim) if data.ndim else ()
+    scale = q.scale.reshape(shape) if data.ndim else q.scale[0]
+    zp = q.zero_point.reshape(shape) if data.ndim else q.zero_point[0]
+    return ((data.astype(np.float64) - zp) * scale).astype(np.float32)
+
+
+def _fold_constant_ops(g: Graph, label: str) -> None:
+    """DEQUANTIZE / DENSIFY of a constant become a float constant, so weights look like weights."""
+    keep = []
+    for op in g.ops:
+        src = g.tensors.get(op.inputs[0]) if op.inputs and op.inputs[0] else None
+        if op.type in ("DEQUANTIZE", "DENSIFY") and src is not None and src.is_const and len(op.outputs) == 1:
+            out = g.tensors[op.outputs[0]]
+            data = dequantize_const(src) if op.type == "DEQUANTIZE" else src.data
+            out.data = np.ascontiguousarray(data).reshape(out.shape)
+            out.dtype = str(out.data.dtype)
+            if op.type == "DEQUANTIZE":
+                out.quant = None
+            continue
+        keep.append(op)
+    if len(keep) != len(g.ops):
+        g.ops = keep
+        used = {i for op in g.ops for i in op.inputs if i} | set(g.inputs) | set(g.outputs)
+        for n in [n for n, t in g.tensors.items() if t.is_const and n not in used]:
+            del g.tensors[n]
+
+
+# writing ---------------------------------------------------------------------------------------------
+# Lowest op version that accepts these types (LiteRT refuses a kernel for a version it does not know,
+# and some kernels check version against dtype).
+_INT8_VERSIONS = {
+    "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "ADD": 2, "SUB": 2, "MUL": 2,
+    "AVERAGE_POOL_2D": 2, "MAX_POOL_2D": 2, "SOFTMAX": 2, "LOGISTIC": 2, "TANH": 2, "CONCATENATION": 2,
+    "PAD": 2, "PADV2": 2, "MEAN": 2, "DEQUANTIZE": 2, "RELU": 2, "RELU6": 2, "LEAKY_RELU": 2,
+    "STRIDED_SLICE": 2, "TRANSPOSE": 2, "MAXIMUM": 2, "MINIMUM": 2, "QUANTIZE": 2, "BATCH_MATMUL": 2,
+    "SQUEEZE": 1, "RESHAPE": 1, "EXPAND_DIMS": 1, "HARD_SWISH": 1, "PRELU": 1,
+}
+_INT16_VERSIONS = {
+    "CONV_2D": 4, "DEPTHWISE_CONV_2D": 5, "FULLY_CONNECTED": 7, "ADD": 3, "SUB": 3, "MUL": 4,
+    "AVERAGE_POOL_2D": 3, "MAX_POOL_2D": 3, "SOFTMAX": 3, "LOGISTIC": 3, "TANH": 3, "CONCATENATION": 3,
+    "PAD": 4, "MEAN": 3, "DEQUANTIZE": 4, "RELU": 3, "QUANTIZE": 3, "TRANSPOSE": 5, "MAXIMUM": 4,
+    "MINIMUM": 4, "STRIDED_SLICE": 4, "LEAKY_RELU": 2,
+}
+
+
+def _op_version(g: Graph, op: Op) -> int:
+    types = {g.tensors[n].dtype for n in op.inputs[:1] + op.outputs[:1] if n}
+    if "int16" in types and op.type in _INT16_VERSIONS:
+        return _INT16_VERSIONS[op.type]
+    if types & {"int8", "uint8", "int4"} and op.type in _INT8_VERSIONS:
+        if op.type == "QUANTIZE" and "float32" in types:
+            return 1  # float -> int8 is version 1; int8 -> int8 requantize is 2
+        return _INT8_VERSIONS[op.type]
+    if op.type == "FULLY_CONNECTED" and len(op.inputs) > 1 and op.inputs[1] and \
+            g.tensors[op.inputs[1]].dtype == "int4":
+        return 13
+    return 1
+
+
+class _AlignedBuilder(flatbuffers.Builder):
+    """Aligns byte vectors (buffer data) to 16 bytes so kernels may read weights as wider words."""
+
+    def StartVector(self, elemSize, numElems, alignment):
+        if elemSize == 1 and numElems >= BUFFER_ALIGN:
+            alignment = max(alignment, BUFFER_ALIGN)
+        return super().StartVector(elemSize, numElems, alignment)
+
+
+def write_tflite(graph: Graph) -> bytes:
+    """Serialize a Graph to .tflite bytes (one subgraph, deduped buffers, a SignatureDef)."""
+    where = f"{graph.name}"
+    try:
+        graph.validate()
+    except ValueError as e:
+        raise ModelError(f"{where}: cannot write an inconsistent graph: {e}") from None
+    order: list[str] = []
+    seen: set[str] = set()
+    for n in list(graph.inputs) + [n for op in graph.ops for n in op.inputs + op.outputs if n] + list(graph.outputs):
+        if n not in seen:
+            seen.add(n)
+            order.append(n)
+    index = {n: i for i, n in enumerate(order)}
+
+    buffers = [fb.BufferT()]  # buffer 0: the empty sentinel every activation points at
+    by_digest: dict[bytes, int] = {}
+    tensors = []
+    for n in order:
+        t = graph.tensors[n]
+        tt = fb.TensorT()
+        tt.name, tt.shape, tt.type = n, list(t.shape), S.type_of(t.dtype, f"{where}: tensor {n!r}")
+        tt.buffer = 0
+        if t.data is not None:
+            payload = _const_bytes(t, f"{where}: tensor {n!r}")
+            key = hashlib.sha256(payload).digest() + t.dtype.encode()
+            if key not in by_digest:
+                b = fb.BufferT()
+                b.data = np.frombuffer(payload, dtype=np.uint8)
+                by_digest[key] = len(buffers)
+                buffers.append(b)
+            tt.buffer = by_digest[key]
+        if t.quant is not None:
+            q = fb.QuantizationParametersT()
+            q.scale = [float(s) for s in t.quant.scale]
+            q.zeroPoint = [int(z) for z in t.quant.zero_point]
+            q.quantizedDimension = int(t.quant.axis) if t.quant.per_channel else 0
+            tt.quantization = q
+        tensors.append(tt)
+
+    codes: list = []
+    code_index: dict[tuple, int] = {}
+    operators = []
+    for op in graph.ops:
+        o, key = _write_op(graph, op, index)
+        if key not in code_index:
+            c = fb.OperatorCodeT()
+            c.builtinCode = S.OP_CODES[op.type]
+            c.deprecatedBuiltinCode = min(c.builtinCode, S.PLACEHOLDER_CODE)
+            c.version = key[2]
+            if op.type == "CUSTOM":
+                c.customCode = key[1]
+            code_index[key] = len(codes)
+            codes.append(c)
+        o.opcodeIndex = code_index[key]
+        operators.append(o)
+
+    sg = fb.SubGraphT()
+    sg.tensors, sg.operators, sg.name = tensors, operators, "main"
+    sg.inputs = [index[n] for n in graph.inputs]
+    sg.outputs = [index[n] for n in graph.outputs]
+
+    model = fb.ModelT()
+    model.version = 3
+    model.operatorCodes, model.subgraphs, model.buffers = codes, [sg], buffers
+    model.description = graph.metadata.get("description", "edgeq")
+    model.signatureDefs = [_signature(graph, index)]
+    builder = _AlignedBuilder(1024 + sum(len(b.data) if b.data is not None else 0 for b in buffers) * 2)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _const_bytes(t: Tensor, where: str) -> bytes:
+    data = np.asarray(t.data)
+    if data.size != t.size:
+        raise ModelError(f"{where}: data has {data.size} elements but shape {t.shape} needs {t.size}")
+    if t.dtype == "int4":
+        try:
+            return pack_int4(data).tobytes()
+        except ValueError as e:
+            raise ModelError(f"{where}: {e}") from None
+    if np.dtype(t.dtype) != data.dtype:
+        raise ModelError(f"{where}: data is {data.dtype} but the tensor says {t.dtype}")
+    return np.ascontiguousarray(data, dtype=np.dtype(t.dtype).newbyteorder("<")).tobytes()
+
+
+def _write_op(g: Graph, op: Op, index: dict[str, int]):
+    where = f"{g.name}: {op}"
+    if op.type not in S.OP_CODES:
+        raise UnsupportedError(f"{where}: {op.type!r} is not a TFLite builtin operator")
+    o = fb.OperatorT()
+    o.inputs = [-1 if n is None else index[n] for n in op.inputs]
+    o.outputs = [index[n] for n in op.outputs]
+    custom = ""
+    if op.type == "CUSTOM":
+        custom = op.options.get("custom_code", "")
+        if "custom_options" in op.options:
+            o.customOptions = np.frombuffer(bytes(op.options["custom_options"]), dtype=np.uint8)
+        return o, ("CUSTOM", custom, 1)
+    which, member, code = S.options_kind(op.type)
+    opts = {k: v for k, v in op.options.items() if not k.startswith("_")}
+    if member is None:
+        if opts:
+            raise UnsupportedError(f"{where}: {op.type} takes no options, got {', '.join(opts)}")
+    elif opts:  # no options at all stays no table (an empty table would mean schema defaults)
+        obj = S.dict_to_options(opts, member, where)
+        if which == 1:
+            o.builtinOptionsType, o.builtinOptions = code, obj
+        else:
+            o.builtinOptions2Type, o.builtinOptions2 = code, obj
+    return o, (op.type, custom, _op_version(g, op))
+
+
+def _signature(g: Graph, index: dict[str, int]):
+    """The SignatureDef read from the source when it still matches the graph, else 'serving_default'."""
+    key, ins, outs = "serving_default", {n: n for n in g.inputs}, {n: n for n in g.outputs}
+    if SIGNATURE_KEY in g.metadata:
+        try:
+            s = json.loads(g.metadata[SIGNATURE_KEY])
+            if sorted(s["inputs"].values()) == sorted(g.inputs) and sorted(s["outputs"].values()) == sorted(g.outputs):
+                key, ins, outs = s["key"], s["inputs"], s["outputs"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+
+    def maps(d):
+        out = []
+        for alias, n in d.items():
+            m = fb.TensorMapT()
+            m.name, m.tensorIndex = alias, index[n]
+            out.append(m)
+        return out
+
+    sig = fb.SignatureDefT()
+    sig.signatureKey, sig.inputs, sig.outputs, sig.subgraphIndex = key, maps(ins), maps(outs), 0
+    return sig
+
+
+def save_tflite(graph: Graph, path: str | Path) -> Path:
+    """Write the graph to ``path`` atomically: a temp file in the same folder, then rename."""
+    path = Path(path)
+    data = write_tflite(graph)  # serialize first: an error here leaves nothing behind
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot write ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal permissions
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ModelError(f"{path}: cannot write ({e.strerror})") from None
+    return path
+
+
+def graph_io_signature(graph: Graph) -> dict[str, list[tuple[str, tuple[int, ...], str]]]:
+    """{'inputs': [(name, shape, dtype)], 'outputs': [...]} of a graph, for callers that feed or check data."""
+    def one(n):
+        t = graph.tensors[n]
+        return n, t.shape, t.dtype
+    return {"inputs": [one(n) for n in graph.inputs], "outputs": [one(n) for n in graph.outputs]}
