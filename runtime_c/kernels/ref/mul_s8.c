@@ -1,0 +1,13 @@
+/* MUL, int8: the product of the zero-point-corrected operands, requantized by one multiplier. */
+#include "broadcast_loop.h"
+#include "eq_kernels_elementwise.h"
+#include "fixedpoint.h"
+
+void eq_mul_s8(const eq_mul_params *p, const eq_broadcast *b, const int8_t *in1, const int8_t *in2,
+               int8_t *out) {
+  EQ_BROADCAST_LOOP(b, {
+    const int32_t prod = (p->in1_offset + in1[i1]) * (p->in2_offset + in2[i2]);
+    const int32_t r = eq_mul_by_quantized_mul(prod, p->out_multiplier, p->out_shift) + p->out_offset;
+    out[o] = (int8_t)eq_clamp32(r, p->act_min, p->act_max);
+  });
+}
