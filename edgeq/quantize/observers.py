@@ -207,6 +207,7 @@ def kl_threshold(hist: np.ndarray, width: float, levels: int = 128, start: int =
     bin in the reference distribution P; Q spreads each level's mass uniformly over its non-empty bins."""
     hist = np.asarray(hist, dtype=np.float64)
     n = hist.size
+    start = max(start, levels)  # fewer bins than levels would quantize losslessly and always win
     if n <= start:
         return n * width
     # Candidates: every bin edge for small histograms, a stride keeping ~512 candidates otherwise.

@@ -1,0 +1,216 @@
+"""The convert API: float .tflite / .onnx → full-integer INT8 .tflite (PTQ static), with a fidelity summary.
+
+    edgeq.convert(src, calib=..., method=...) -> bytes
+    edgeq.convert_file(src, dst, calib=..., ...) -> ConversionResult   (writes dst atomically)
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeq.errors import CalibrationError, EdgeqError, ModelError
+from edgeq.model.ir import Graph
+from edgeq.quantize.calibrate import calibrate, check_samples
+from edgeq.quantize.observers import METHODS
+from edgeq.quantize.ptq import quantize_graph
+from edgeq.quantize.report import FidelityReport, fidelity_report
+
+DEFAULT_METHOD = "mse"  # chosen from tools/bench_convert.py (see its table)
+HOLDOUT = 0.2
+
+
+def _source_bytes(src) -> tuple[bytes, str]:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src), "<bytes>"
+    p = Path(src)
+    try:
+        return p.read_bytes(), str(p)
+    except FileNotFoundError:
+        raise ModelError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{p}: is a directory, not a model file") from None
+    except OSError as e:
+        raise ModelError(f"{p}: cannot read ({e.strerror})") from None
+
+
+def load_model(src) -> Graph:
+    """A float Graph from a .tflite or .onnx path or bytes (b"TFL3" at offset 4 means .tflite)."""
+    data, label = _source_bytes(src)
+    if len(data) >= 8 and data[4:8] == b"TFL3":
+        from edgeq.model.tflite_io import read_tflite
+
+        graph = read_tflite(data)
+    else:
+        from edgeq.model.onnx_import import import_onnx
+
+        graph = import_onnx(data)
+    if label != "<bytes>":
+        graph.name = Path(label).stem
+    return graph
+
+
+def check_weights(graph: Graph) -> None:
+    """ModelError naming the first constant with NaN or infinite values."""
+    for name, t in graph.tensors.items():
+        if t.is_const and np.issubdtype(np.asarray(t.data).dtype, np.floating):
+            if not np.isfinite(t.data).all():
+                bad = int(np.size(t.data) - np.isfinite(t.data).sum())
+                raise ModelError(f"{graph.name}: constant tensor {name!r} has {bad} NaN/inf values")
+
+
+def layout_note(graph: Graph) -> str:
+    if graph.input_perm:
+        return "NHWC (source was NCHW)"
+    return "NHWC" if any(len(graph.tensors[n].shape) == 4 for n in graph.inputs) else "as the source"
+
+
+@dataclass
+class ConversionResult:
+    """What convert_file did: sizes, fidelity on the held-out samples, and how the input is laid out."""
+
+    src: str
+    dst: str
+    method: str
+    io: str
+    float_bytes: int
+    int8_bytes: int
+    seconds: float
+    calib_samples: int
+    holdout_samples: int
+    input_layout: str
+    report: FidelityReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def output_sqnr_db(self) -> float:
+        return self.report.min_output_sqnr_db if self.report else math.nan
+
+    @property
+    def top1_agreement(self) -> float | None:
+        if not self.report or not self.report.top1_agreement:
+            return None
+        return min(self.report.top1_agreement.values())
+
+    def summary(self) -> dict:
+        d = {k: getattr(self, k) for k in ("src", "dst", "method", "io", "float_bytes", "int8_bytes", "seconds",
+                                          "calib_samples", "holdout_samples", "input_layout", "notes")}
+        if self.report:
+            d.update(self.report.to_dict())
+        return d
+
+
+def split_holdout(samples: list[np.ndarray], holdout: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(calibration, held-out): the last ``holdout`` fraction (at least 1 sample) is held out; a single
+    sample is used for both."""
+    n = samples[0].shape[0]
+    if holdout <= 0 or n == 1:
+        return samples, samples
+    k = min(n - 1, max(1, int(round(n * holdout))))
+    return [a[:n - k] for a in samples], [a[n - k:] for a in samples]
+
+
+@dataclass
+class _Converted:
+    model: bytes
+    graph: Graph
+    calib_n: int
+    holdout_n: int
+    report: FidelityReport | None
+    notes: list[str]
+
+
+def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, want_report, progress,
+             holdout, engine) -> _Converted:
+    from edgeq.data import load_calibration
+    from edgeq.model.tflite_io import write_tflite
+
+    if method not in METHODS:
+        raise EdgeqError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    if io not in ("int8", "uint8", "float"):
+        raise EdgeqError(f"unknown io type {io!r} (choose int8, uint8 or float)")
+    if weight_clip not in ("minmax", "mse"):
+        raise EdgeqError(f"unknown weight clipping {weight_clip!r} (choose minmax or mse)")
+    graph = load_model(src)
+    check_weights(graph)
+    if calib is None:
+        raise CalibrationError("static int8 conversion needs calibration data (calib=...)")
+    samples = load_calibration(calib, graph, preprocess)
+    check_samples(graph, samples)
+    notes: list[str] = []
+    if want_report:
+        cal, held = split_holdout(samples, holdout)
+        if cal[0] is held[0]:
+            notes.append("fidelity measured on the calibration samples (too few to hold some out)")
+    else:
+        cal, held = samples, None
+    ranges = calibrate(graph, cal, method, percentile=percentile, engine=engine, progress=progress)
+    qgraph = quantize_graph(graph, ranges, io=io, weight_clip=weight_clip)
+    model = write_tflite(qgraph)
+    report = fidelity_report(graph, model, held, engine=engine) if want_report else None
+    return _Converted(model, qgraph, int(cal[0].shape[0]), int(held[0].shape[0]) if held else 0, report, notes)
+
+
+def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,
+            percentile: float = 99.99, weight_clip: str = "minmax", report: str | os.PathLike | None = None,
+            progress: bool = True, holdout: float = HOLDOUT, engine: str = "auto") -> bytes:
+    """Quantize a float model to a full-integer INT8 .tflite and return its bytes.
+
+    src         path or bytes of a float .tflite or .onnx model.
+    calib       calibration data: image directory, .npy/.npz/.bin file, array(s) or iterable of samples
+                (see edgeq.data.load_calibration); ``preprocess`` is the image preprocessing spec.
+    method      activation range method: minmax, ema, percentile (``percentile``), kl or mse.
+    io          int8, uint8 or float (QUANTIZE/DEQUANTIZE added at the model boundary).
+    weight_clip minmax (max |w| per channel) or mse (per-channel MSE-optimal threshold).
+    report      when given, a path for the JSON fidelity report; then ``holdout`` (a fraction, at least one
+                sample) of the calibration samples is held out of calibration and used for the report.
+    engine      how the float model is run for calibration: auto, litert or reference.
+    """
+    c = _convert(src, calib=calib, method=method, io=io, preprocess=preprocess, percentile=percentile,
+                 weight_clip=weight_clip, want_report=report is not None, progress=progress, holdout=holdout,
+                 engine=engine)
+    if report is not None:
+        c.report.write_json(report, {"method": method, "io": io, "calib_samples": c.calib_n, "notes": c.notes})
+    return c.model
+
+
+def write_atomic(dst: str | os.PathLike, data: bytes) -> Path:
+    """Write via a temporary file in the same folder and rename: never a partial file at ``dst``."""
+    dst = Path(dst)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent if str(dst.parent) else ".")
+    except OSError as e:
+        raise EdgeqError(f"{dst}: cannot write ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dst)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise EdgeqError(f"{dst}: cannot write ({e.strerror})") from None
+    return dst
+
+
+def convert_file(src, dst, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,
+                 percentile: float = 99.99, weight_clip: str = "minmax",
+                 report: str | os.PathLike | None = None, progress: bool = True, holdout: float = HOLDOUT,
+                 engine: str = "auto") -> ConversionResult:
+    """convert() to a file at ``dst`` (written atomically: no partial file on failure) and return the
+    summary, with the fidelity measured on held-out calibration samples; ``report`` also writes it as JSON."""
+    t0 = time.perf_counter()
+    c = _convert(src, calib=calib, method=method, io=io, preprocess=preprocess, percentile=percentile,
+                 weight_clip=weight_clip, want_report=True, progress=progress, holdout=holdout, engine=engine)
+    write_atomic(dst, c.model)
+    result = ConversionResult(
+        src="<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src), dst=str(dst),
+        method=method, io=io, float_bytes=len(_source_bytes(src)[0]), int8_bytes=len(c.model),
+        seconds=time.perf_counter() - t0, calib_samples=c.calib_n, holdout_samples=c.holdout_n,
+        input_layout=layout_note(c.graph), report=c.report, notes=c.notes)
+    if report is not None:
+        c.report.write_json(report, {k: v for k, v in result.summary().items() if k not in ("layers",)})
+    return result

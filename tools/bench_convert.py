@@ -1,0 +1,202 @@
+"""bench-convert: edgeq's PTQ methods against TFLite's own post-training quantizer on the MLPerf Tiny float models.
+
+For each model the real calibration data (../shared/data) is split into folds of whole images / vectors:
+each fold in turn is held out for evaluation while the others calibrate (images become several crops and
+flips each). Every method converts with the same calibration samples; the int8 models run in LiteRT's
+reference kernels on the held-out samples and are compared with the float model: output SQNR (pooled over
+folds), top-1 agreement (classifiers) and conversion seconds (mean over folds).
+
+    .venv/bin/python tools/bench_convert.py [--zoo ../shared/models] [--folds 2] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgeq.convert import DEFAULT_METHOD, convert  # noqa: E402
+from edgeq.data import image_files  # noqa: E402
+from edgeq.quantize.observers import METHODS  # noqa: E402
+from edgeq.quantize.report import run_quantized, sqnr_from_power  # noqa: E402
+
+
+@dataclass
+class Model:
+    name: str
+    file: str
+    kind: str  # "image" or "vector"
+    size: int = 0  # image side
+    scale: float = 1.0  # pixel multiplier
+    classifier: bool = True
+
+
+MODELS = [
+    Model("vww_96_float", "mlperf_tiny/vww_96_float.tflite", "image", 96, 1.0 / 255.0),
+    Model("pretrainedResnet", "mlperf_tiny/pretrainedResnet.tflite", "image", 32, 1.0),
+    Model("ad01_fp32", "mlperf_tiny/ad01_fp32.tflite", "vector", classifier=False),
+]
+VIEWS_PER_IMAGE = 16  # 8 crops x 2 flips
+
+
+def image_views(path: Path, size: int, scale: float) -> np.ndarray:
+    """[16, size, size, 3] float32: the whole image, the centre and four corner crops at 80%, and two
+    zoomed centre crops, each also mirrored; resized to size x size RGB and multiplied by ``scale``."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        img = im.convert("RGB")
+    w, h = img.size
+    s = min(w, h)
+    boxes = [(0, 0, w, h), ((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)]
+    c = int(0.8 * s)
+    boxes += [(0, 0, c, c), (w - c, 0, w, c), (0, h - c, c, h), (w - c, h - c, w, h)]
+    for f in (0.6, 0.45):
+        c = int(f * s)
+        boxes.append(((w - c) // 2, (h - c) // 2, (w + c) // 2, (h + c) // 2))
+    out = []
+    for box in boxes:
+        v = img.crop(box).resize((size, size), Image.BILINEAR)
+        for flip in (False, True):
+            a = np.asarray(v.transpose(Image.FLIP_LEFT_RIGHT) if flip else v, np.float32)
+            out.append(a * np.float32(scale))
+    return np.stack(out)
+
+
+def load_items(model: Model, data: Path) -> list[np.ndarray]:
+    """One array of samples per real item (image or feature vector): folds never split an item."""
+    if model.kind == "image":
+        return [image_views(p, model.size, model.scale) for p in image_files(data / "images")]
+    raw = np.fromfile(data / "anomaly" / "normal_id_01_00000000_hist_librosa.bin", dtype=np.float32)
+    return [v[None, :] for v in raw.reshape(-1, 640)]
+
+
+def anchor_convert(model_bytes: bytes, calib: np.ndarray) -> bytes:
+    """TFLite's own PTQ (MinMax calibration, per-channel weights) through ai-edge-litert's wrapper."""
+    from ai_edge_litert import _pywrap_tensorflow_lite_calibration_wrapper as cw
+
+    w = cw.CalibrationWrapper(model_bytes, [], [])
+    w.Prepare([[1, *calib.shape[1:]]])
+    for i in range(calib.shape[0]):
+        w.FeedTensor([calib[i:i + 1]])
+    i8, i32 = np.dtype(np.int8).num, np.dtype(np.int32).num
+    return bytes(w.QuantizeModel(i8, i8, False, i8, i32, False, False))
+
+
+def float_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=model_bytes, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+    ys = []
+    for k in range(x.shape[0]):
+        it.set_tensor(i, x[k:k + 1])
+        it.invoke()
+        ys.append(it.get_tensor(o).copy())
+    return np.concatenate(ys)
+
+
+def bench_model(model: Model, zoo: Path, data: Path, folds: int, methods: list[str]) -> list[dict]:
+    model_bytes = (zoo / model.file).read_bytes()
+    items = load_items(model, data)
+    fold_of = np.arange(len(items)) % folds
+    stats = {m: {"sig": 0.0, "noise": 0.0, "agree": 0, "n": 0, "sec": []} for m in ["anchor", *methods]}
+    for f in range(folds):
+        calib = np.concatenate([it for it, k in zip(items, fold_of) if k != f])
+        evalx = np.concatenate([it for it, k in zip(items, fold_of) if k == f])
+        ref = float_outputs(model_bytes, evalx)
+        for m in stats:
+            t0 = time.perf_counter()
+            if m == "anchor":
+                q = anchor_convert(model_bytes, calib)
+            else:
+                q = convert(model_bytes, calib=calib, method=m, io="int8", holdout=0, progress=False)
+            stats[m]["sec"].append(time.perf_counter() - t0)
+            y = run_quantized(q, [evalx])[0]
+            stats[m]["sig"] += float(np.sum(ref.astype(np.float64) ** 2))
+            stats[m]["noise"] += float(np.sum((ref.astype(np.float64) - y) ** 2))
+            if model.classifier:
+                stats[m]["agree"] += int(np.sum(ref.argmax(-1) == y.argmax(-1)))
+            stats[m]["n"] += ref.shape[0]
+    rows = []
+    for m, s in stats.items():
+        rows.append({
+            "model": model.name, "method": m, "default": m == DEFAULT_METHOD,
+            "sqnr_db": sqnr_from_power(s["sig"], s["noise"]),
+            "top1": s["agree"] / s["n"] if model.classifier else None,
+            "seconds": float(np.mean(s["sec"])), "calib_samples": int(calib.shape[0]), "eval_samples": s["n"],
+        })
+    return rows
+
+
+def verdict(rows: list[dict]) -> list[str]:
+    """The acceptance checks of the converter, one line each."""
+    lines = []
+    for name in dict.fromkeys(r["model"] for r in rows):
+        rs = {r["method"]: r for r in rows if r["model"] == name}
+        a, d = rs["anchor"], rs[DEFAULT_METHOD]
+        best = max((r for m, r in rs.items() if m != "anchor"), key=lambda r: r["sqnr_db"])
+        top1_ok = a["top1"] is None or d["top1"] >= a["top1"]
+        checks = {
+            "default >= anchor": d["sqnr_db"] >= a["sqnr_db"] and top1_ok,
+            "best >= anchor + 1 dB": best["sqnr_db"] >= a["sqnr_db"] + 1.0,
+            "default time <= 2x anchor": d["seconds"] <= 2 * a["seconds"],
+            "every method <= 10 s": all(r["seconds"] <= 10 for r in rs.values()),
+        }
+        lines.append(f"{name}: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in checks.items())
+                     + f" (best: {best['method']} {best['sqnr_db'] - a['sqnr_db']:+.2f} dB)")
+    return lines
+
+
+def main(argv=None) -> int:
+    here = Path(__file__).resolve().parents[1]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", default=os.environ.get("EDGEQ_ZOO", str(here.parent / "shared" / "models")))
+    ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--models", default=",".join(m.name for m in MODELS))
+    ap.add_argument("--json", help="also write the rows as JSON here")
+    args = ap.parse_args(argv)
+    zoo = Path(args.zoo)
+    if not zoo.is_dir():
+        print(f"bench-convert: model zoo {zoo} not found (give --zoo or EDGEQ_ZOO)", file=sys.stderr)
+        return 2
+    data = zoo.parent / "data"
+    methods = args.methods.split(",")
+    rows = []
+    for m in MODELS:
+        if m.name in args.models.split(","):
+            rows += bench_model(m, zoo, data, args.folds, methods)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"edgeq PTQ vs TFLite PTQ (anchor), {args.folds}-fold held-out evaluation, LiteRT BUILTIN_REF")
+    for col in ("model", "method", "output SQNR dB", "vs anchor", "top-1 agree", "seconds", "calib/eval"):
+        t.add_column(col, justify="left" if col in ("model", "method") else "right")
+    anchors = {r["model"]: r for r in rows if r["method"] == "anchor"}
+    for r in rows:
+        a = anchors[r["model"]]
+        t.add_row(r["model"], r["method"] + (" (default)" if r["default"] else ""), f"{r['sqnr_db']:.2f}",
+                  "" if r["method"] == "anchor" else f"{r['sqnr_db'] - a['sqnr_db']:+.2f}",
+                  "-" if r["top1"] is None else f"{100 * r['top1']:.1f}%", f"{r['seconds']:.2f}",
+                  f"{r['calib_samples']}/{r['eval_samples']}")
+    console = Console(width=max(Console().width, 110))
+    console.print(t)
+    for line in verdict(rows):
+        console.print(line)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
