@@ -16,11 +16,11 @@ typedef struct {
   int32_t dims[EQ_BCAST_MAX_DIMS];
   int32_t stride1[EQ_BCAST_MAX_DIMS];
   int32_t stride2[EQ_BCAST_MAX_DIMS];
-} eq_broadcast;
+} eq_bcast;
 
 /* Fills b from the operand shapes. Returns 0, or -1 when the shapes do not broadcast or exceed 6 dims.
  * out_dims (may be NULL) receives the broadcast shape, right-aligned to max(n1, n2) dims. */
-int eq_broadcast_init(eq_broadcast *b, const int32_t *dims1, int32_t n1, const int32_t *dims2, int32_t n2,
+int eq_bcast_init(eq_bcast *b, const int32_t *dims1, int32_t n1, const int32_t *dims2, int32_t n2,
                       int32_t *out_dims, int32_t *out_ndim);
 
 /* ---- binary ops: in1, in2 per b, out [b->dims] ---- */
@@ -32,7 +32,7 @@ typedef struct {
   int32_t out_offset, out_multiplier, out_shift;   /* offset = the output zero point */
   int32_t act_min, act_max;
 } eq_sub_params;
-void eq_sub_s8(const eq_sub_params *p, const eq_broadcast *b, const int8_t *in1, const int8_t *in2,
+void eq_sub_s8(const eq_sub_params *p, const eq_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out);
 
 typedef struct {
@@ -41,12 +41,12 @@ typedef struct {
   int32_t out_multiplier, out_shift;
   int32_t act_min, act_max;
 } eq_mul_params;
-void eq_mul_s8(const eq_mul_params *p, const eq_broadcast *b, const int8_t *in1, const int8_t *in2,
+void eq_mul_s8(const eq_mul_params *p, const eq_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out);
 
 /* Raw int8 comparison, quantization ignored (as TFLite does). */
-void eq_maximum_s8(const eq_broadcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
-void eq_minimum_s8(const eq_broadcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
+void eq_maximum_s8(const eq_bcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
+void eq_minimum_s8(const eq_bcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
 
 typedef struct {
   int32_t in_offset, alpha_offset; /* minus the zero points */
@@ -55,7 +55,7 @@ typedef struct {
   int32_t multiplier_neg, shift_neg; /* in_scale * alpha_scale / out_scale */
 } eq_prelu_params;
 /* in1 = input, in2 = alpha */
-void eq_prelu_s8(const eq_prelu_params *p, const eq_broadcast *b, const int8_t *in, const int8_t *alpha,
+void eq_prelu_s8(const eq_prelu_params *p, const eq_bcast *b, const int8_t *in, const int8_t *alpha,
                  int8_t *out);
 
 /* ---- unary ops over n elements ---- */

@@ -1,7 +1,7 @@
 /* Numpy-style broadcasting of two shapes into the 6-D form the binary kernels walk. */
 #include "eq_kernels_elementwise.h"
 
-int eq_broadcast_init(eq_broadcast *b, const int32_t *dims1, int32_t n1, const int32_t *dims2, int32_t n2,
+int eq_bcast_init(eq_bcast *b, const int32_t *dims1, int32_t n1, const int32_t *dims2, int32_t n2,
                       int32_t *out_dims, int32_t *out_ndim) {
   const int32_t n = n1 > n2 ? n1 : n2;
   if (n1 < 0 || n2 < 0 || n > EQ_BCAST_MAX_DIMS) return -1;

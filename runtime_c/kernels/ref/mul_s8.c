@@ -3,7 +3,7 @@
 #include "eq_kernels_elementwise.h"
 #include "fixedpoint.h"
 
-void eq_mul_s8(const eq_mul_params *p, const eq_broadcast *b, const int8_t *in1, const int8_t *in2,
+void eq_mul_s8(const eq_mul_params *p, const eq_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out) {
   EQ_BROADCAST_LOOP(b, {
     const int32_t prod = (p->in1_offset + in1[i1]) * (p->in2_offset + in2[i2]);

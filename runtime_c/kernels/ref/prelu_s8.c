@@ -3,7 +3,7 @@
 #include "eq_kernels_elementwise.h"
 #include "fixedpoint.h"
 
-void eq_prelu_s8(const eq_prelu_params *p, const eq_broadcast *b, const int8_t *in, const int8_t *alpha,
+void eq_prelu_s8(const eq_prelu_params *p, const eq_bcast *b, const int8_t *in, const int8_t *alpha,
                  int8_t *out) {
   EQ_BROADCAST_LOOP(b, {
     const int32_t x = p->in_offset + in[i1];

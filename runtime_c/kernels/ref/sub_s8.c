@@ -12,7 +12,7 @@ static inline int8_t sub_one(const eq_sub_params *p, int8_t x, int8_t y) {
   return (int8_t)eq_clamp32(r, p->act_min, p->act_max);
 }
 
-void eq_sub_s8(const eq_sub_params *p, const eq_broadcast *b, const int8_t *in1, const int8_t *in2,
+void eq_sub_s8(const eq_sub_params *p, const eq_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out) {
   EQ_BROADCAST_LOOP(b, out[o] = sub_one(p, in1[i1], in2[i2]));
 }

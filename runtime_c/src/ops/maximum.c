@@ -1,0 +1,24 @@
+/* MAXIMUM (int8): raw comparison of the operands, broadcast up to 6-D. */
+#include "../../kernels/eq_kernels_elementwise.h"
+#include "elementwise_common.h"
+
+static eq_status maximum_prepare(eq_ctx *ctx, eq_node *node) {
+  EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
+  const eq_tensor *a = node->in[0], *b = node->in[1], *out = node->out[0];
+  EQ_ENSURE(a->type == EQ_INT8 && b->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
+  eq_bcast *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  int32_t odims[EQ_MAX_DIMS], ond;
+  EQ_ENSURE(eq_bcast_init(d, a->dims, a->ndim, b->dims, b->ndim, odims, &ond) == 0, EQ_ERR_SHAPE);
+  EQ_ENSURE(ond == out->ndim && memcmp(odims, out->dims, sizeof(int32_t) * (size_t)ond) == 0, EQ_ERR_SHAPE);
+  node->data = d;
+  return EQ_OK;
+}
+
+static eq_status maximum_eval(eq_ctx *ctx, eq_node *node) {
+  (void)ctx;
+  eq_maximum_s8(node->data, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+  return EQ_OK;
+}
+
+const eq_op_impl eq_op_maximum = {"MAXIMUM", maximum_prepare, maximum_eval};

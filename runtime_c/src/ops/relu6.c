@@ -1,0 +1,6 @@
+/* RELU6 (int8): see relu_common.h. */
+#include "relu_common.h"
+
+static eq_status relu6_prepare(eq_ctx *ctx, eq_node *node) { return eq_relu_prepare(ctx, node, 1); }
+
+const eq_op_impl eq_op_relu6 = {"RELU6", relu6_prepare, eq_relu_eval};
