@@ -68,8 +68,19 @@ typedef struct {
                               const eq_shape4 *, int8_t *, void *);
   void (*fully_connected_s8)(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
                              const int8_t *, const int8_t *, const int32_t *, int8_t *);
+  /* Scratch bytes of this table's conv and depthwise variants: the planner must size scratch with
+   * these, since variants need different amounts. */
+  size_t (*conv2d_s8_scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *,
+                                   const eq_shape4 *);
+  size_t (*depthwise_conv2d_s8_scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *,
+                                             const eq_shape4 *);
 } eq_kernel_table;
 
 const eq_kernel_table *eq_kernels(void);
+
+/* The table of a named variant ("ref", "avx2", "avx512vnni", ...), or NULL when this build or this CPU
+ * lacks it. eq_kernels() returns eq_kernels_select(getenv("EDGEQ_ISA")) when that variable names a
+ * variant this machine runs, else the best one. */
+const eq_kernel_table *eq_kernels_select(const char *isa);
 
 #endif

@@ -1,0 +1,226 @@
+/* CONV_2D int8 for AVX-512 VNNI: im2col of a block of output pixels into scratch (as unsigned bytes,
+ * x + 128), weights repacked into scratch as [K/4][c_out][4] so one vpdpbusd multiplies 4 input bytes
+ * broadcast from a pixel with 4 weights of 16 output channels. Since vpdpbusd sums (x + 128) * w, the
+ * true sum of (x + input_offset) * w is restored per channel by adding (input_offset - 128) * sum(w);
+ * padded taps hold the input zero point, so they contribute (zp + input_offset) * w = 0 as in ref. */
+#include <string.h>
+
+#include "x86_common.h"
+#include "x86_kernels.h"
+
+#define MR 6                 /* output pixels per micro-kernel call */
+#define BLOCK_BYTES 16384    /* im2col block kept within L1 */
+
+typedef struct {
+  int32_t K, K4, N, N16, M, MB;
+} conv_dims;
+
+static conv_dims get_dims(const eq_shape4 *fs, const eq_shape4 *os) {
+  conv_dims d;
+  d.K = fs->h * fs->w * fs->c;
+  d.K4 = EQ_ROUND_UP(d.K, 4);
+  d.N = os->c;
+  d.N16 = EQ_ROUND_UP(d.N, 16);
+  d.M = os->n * os->h * os->w;
+  int32_t mb = (BLOCK_BYTES / d.K4) / MR * MR;
+  if (mb < MR) mb = MR;
+  if (mb > EQ_ROUND_UP(d.M, MR)) mb = EQ_ROUND_UP(d.M, MR);
+  d.MB = mb;
+  return d;
+}
+
+static int supported(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
+  return fs->c == is->c && fs->n == os->c && p->act_min >= -128 && p->act_max <= 127 &&
+         eq_offset_fits_s8_zero_point(p->input_offset);
+}
+
+size_t eq_conv2d_s8_avx512vnni_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
+                                            const eq_shape4 *os) {
+  if (!supported(p, is, fs, os)) return eq_conv2d_s8_scratch_size(p, is, fs, os);
+  conv_dims d = get_dims(fs, os);
+  return 64 + (size_t)d.K4 * d.N16 + 4 * sizeof(int32_t) * d.N16 + (size_t)d.MB * d.K4;
+}
+
+/* pw[(k4 * N16 + n) * 4 + j] = filter[n][4 * k4 + j], zero outside [N) x [K) */
+static EQ_AVX512 void pack_weights(const int8_t *f, const conv_dims *d, int8_t *pw) {
+  memset(pw, 0, (size_t)d->K4 * d->N16);
+  if (d->K % 4 == 0) {
+    for (int32_t n = 0; n < d->N; n++) {
+      const int8_t *row = f + (size_t)n * d->K;
+      int8_t *dst = pw + (size_t)n * 4;
+      for (int32_t k4 = 0; k4 < d->K4 / 4; k4++) memcpy(dst + (size_t)k4 * d->N16 * 4, row + 4 * k4, 4);
+    }
+  } else {
+    for (int32_t n = 0; n < d->N; n++)
+      for (int32_t k = 0; k < d->K; k++) pw[((size_t)(k / 4) * d->N16 + n) * 4 + (k & 3)] = f[(size_t)n * d->K + k];
+  }
+}
+
+/* Per channel: bias + (input_offset - 128) * sum(w), and the requantization constants. */
+static EQ_AVX512 void prepare_channels(const eq_conv_params *p, const eq_channel_quant *q, const int32_t *bias,
+                                       const int8_t *pw, const conv_dims *d, int32_t *corr, int32_t *qm,
+                                       int32_t *ql, int32_t *qr) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i coef = _mm512_set1_epi32(p->input_offset - 128);
+  for (int32_t n0 = 0; n0 < d->N16; n0 += 16) {
+    __m512i ws = _mm512_setzero_si512();
+    for (int32_t k4 = 0; k4 < d->K4 / 4; k4++)
+      ws = _mm512_dpbusd_epi32(ws, ones, _mm512_loadu_si512(pw + ((size_t)k4 * d->N16 + n0) * 4));
+    __mmask16 k = eq512_mask(d->N - n0);
+    __m512i b = bias ? _mm512_maskz_loadu_epi32(k, bias + n0) : _mm512_setzero_si512();
+    _mm512_storeu_si512(corr + n0, _mm512_add_epi32(b, _mm512_mullo_epi32(coef, ws)));
+    eq512_quant qq = eq512_load_quant(q->multiplier + n0, q->shift + n0, d->N - n0 > 0 ? d->N - n0 : 0);
+    _mm512_storeu_si512(qm + n0, qq.mult);
+    _mm512_storeu_si512(ql + n0, qq.left);
+    _mm512_storeu_si512(qr + n0, qq.right);
+  }
+}
+
+EQ_INLINE EQ_AVX512 void copy_xor(uint8_t *dst, const int8_t *src, int32_t n) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  for (; n > 0; n -= 64, src += 64, dst += 64) {
+    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(dst, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, src), flip));
+  }
+}
+
+EQ_INLINE EQ_AVX512 void fill(uint8_t *dst, uint8_t v, int32_t n) {
+  const __m512i vv = _mm512_set1_epi8((char)v);
+  for (; n > 0; n -= 64, dst += 64) {
+    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(dst, k, vv);
+  }
+}
+
+/* Rows [m0, m0 + rows) of the im2col matrix, K4 bytes each; rows past M are zero. */
+static EQ_AVX512 void im2col(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
+                             const eq_shape4 *os, const int8_t *in, const conv_dims *d, int32_t m0,
+                             int32_t rows, uint8_t *A) {
+  const uint8_t pad = (uint8_t)(128 - p->input_offset); /* the zero point, plus 128 */
+  const int32_t C = is->c, run = fs->w * C;
+  for (int32_t r = 0; r < rows; r++) {
+    uint8_t *dst = A + (size_t)r * d->K4;
+    int32_t m = m0 + r;
+    if (m >= d->M) {
+      memset(dst, 0, (size_t)d->K4);
+      continue;
+    }
+    int32_t b = m / (os->h * os->w), oy = (m / os->w) % os->h, ox = m % os->w;
+    int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    int contiguous = p->dilation_w == 1 && ix0 >= 0 && ix0 + fs->w <= is->w;
+    for (int32_t ky = 0; ky < fs->h; ky++, dst += run) {
+      int32_t iy = iy0 + ky * p->dilation_h;
+      if (iy < 0 || iy >= is->h) {
+        fill(dst, pad, run);
+        continue;
+      }
+      const int8_t *src = in + ((size_t)b * is->h + iy) * is->w * C;
+      if (contiguous) {
+        copy_xor(dst, src + (size_t)ix0 * C, run);
+        continue;
+      }
+      for (int32_t kx = 0; kx < fs->w; kx++) {
+        int32_t ix = ix0 + kx * p->dilation_w;
+        if (ix < 0 || ix >= is->w)
+          fill(dst + kx * C, pad, C);
+        else
+          copy_xor(dst + kx * C, src + (size_t)ix * C, C);
+      }
+    }
+    for (int32_t k = d->K; k < d->K4; k++) A[(size_t)r * d->K4 + k] = 0;
+  }
+}
+
+EQ_INLINE EQ_AVX512 __m512i bcast32(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* MR rows of A times nv * 16 channels of the packed weights, then requantize and store. */
+EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const int8_t *pw, const conv_dims *d, int32_t n0, int nv,
+                                      int32_t valid_rows, const int32_t *corr, const int32_t *qm,
+                                      const int32_t *ql, const int32_t *qr, const eq_conv_params *p,
+                                      int8_t *out) {
+  __m512i acc[MR][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_si512();
+  const int32_t nk4 = d->K4 / 4;
+  const int8_t *wp = pw + (size_t)n0 * 4;
+  for (int32_t k4 = 0; k4 < nk4; k4++, wp += (size_t)d->N16 * 4) {
+    __m512i w[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) w[v] = _mm512_loadu_si512(wp + 64 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      __m512i a = bcast32(A + (size_t)r * d->K4 + 4 * k4);
+#pragma GCC unroll 4
+      for (int v = 0; v < nv; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, w[v]);
+    }
+  }
+  const __m512i out_off = _mm512_set1_epi32(p->output_offset);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+#pragma GCC unroll 4
+  for (int v = 0; v < nv; v++) {
+    int32_t n = n0 + 16 * v;
+    eq512_quant qq;
+    qq.mult = _mm512_loadu_si512(qm + n);
+    qq.left = _mm512_loadu_si512(ql + n);
+    qq.right = _mm512_loadu_si512(qr + n);
+    __m512i c = _mm512_loadu_si512(corr + n);
+    __mmask16 k = eq512_mask(d->N - n);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+      if (r < valid_rows)
+        eq512_finish_store(out + (size_t)r * d->N + n, _mm512_add_epi32(acc[r][v], c), &qq, out_off, lo, hi, k);
+  }
+}
+
+#define MK_NV(NV)                                                                                          \
+  static EQ_AVX512 void micro_kernel_##NV(const uint8_t *A, const int8_t *pw, const conv_dims *d, int32_t n0, \
+                                          int32_t valid_rows, const int32_t *corr, const int32_t *qm,         \
+                                          const int32_t *ql, const int32_t *qr, const eq_conv_params *p,      \
+                                          int8_t *out) {                                                      \
+    micro_kernel(A, pw, d, n0, NV, valid_rows, corr, qm, ql, qr, p, out);                                   \
+  }
+MK_NV(1)
+MK_NV(2)
+MK_NV(3)
+MK_NV(4)
+
+void eq_conv2d_s8_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,
+                             const int8_t *in, const eq_shape4 *fs, const int8_t *filter, const int32_t *bias,
+                             const eq_shape4 *os, int8_t *out, void *scratch) {
+  if (!supported(p, is, fs, os)) {
+    eq_conv2d_s8(p, q, is, in, fs, filter, bias, os, out, scratch);
+    return;
+  }
+  conv_dims d = get_dims(fs, os);
+  int8_t *pw = (int8_t *)EQ_ALIGN64(scratch);
+  int32_t *corr = (int32_t *)(pw + (size_t)d.K4 * d.N16);
+  int32_t *qm = corr + d.N16, *ql = qm + d.N16, *qr = ql + d.N16;
+  uint8_t *A = (uint8_t *)(qr + d.N16);
+  pack_weights(filter, &d, pw);
+  prepare_channels(p, q, bias, pw, &d, corr, qm, ql, qr);
+  for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
+    int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
+    int32_t padded = EQ_ROUND_UP(rows, MR);
+    im2col(p, is, fs, os, in, &d, m0, padded, A);
+    for (int32_t n0 = 0; n0 < d.N16; n0 += 64) {
+      int nv = (d.N16 - n0) / 16;
+      for (int32_t r = 0; r < padded; r += MR) {
+        const uint8_t *a = A + (size_t)r * d.K4;
+        int8_t *o = out + (size_t)(m0 + r) * d.N;
+        int32_t valid = rows - r;
+        switch (nv) {
+          case 1: micro_kernel_1(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
+          case 2: micro_kernel_2(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
+          case 3: micro_kernel_3(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
+          default: micro_kernel_4(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
+        }
+      }
+    }
+  }
+}
