@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""`make demo`: quantize the bundled example model and show what INT8 costs in accuracy.
+
+The example is a small CNN trained on scikit-learn's digits (tools/make_example_model.py), shipped as float
+.tflite (NHWC) and .onnx (NCHW). For each source file the demo
+  1. converts it to a full-integer INT8 .tflite with edgeq.convert, calibrated on the digits train split;
+  2. runs the float model and the INT8 model on the held-out test split (LiteRT; onnxruntime for the
+     float .onnx);
+  3. prints float accuracy, INT8 accuracy, top-1 agreement and the output SQNR.
+Further stages (the INT8 file on runtime_c on the host, then on a board) are added to STAGES below.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from digits import digits_split  # noqa: E402
+
+EXAMPLES = ROOT / "edgeq" / "examples"
+SOURCES = ("digits_cnn.tflite", "digits_cnn.onnx")
+METHOD = "mse"  # edgeq.convert.DEFAULT_METHOD
+
+
+def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
+    """10·log10(Σx² / Σ(x − x̂)²) over every element."""
+    ref, test = np.asarray(ref, np.float64), np.asarray(test, np.float64)
+    noise = np.sum((ref - test) ** 2)
+    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
+
+
+# --- runners: each takes NCHW test images and returns float outputs [N, 10] ---------------------------------
+def run_litert(model: bytes | Path, x_nchw: np.ndarray) -> np.ndarray:
+    """Run a .tflite (float or quantized I/O) one image at a time in LiteRT's reference kernels."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kw = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    it = Interpreter(**kw, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    outs = []
+    for xi in x_nchw.transpose(0, 2, 3, 1):  # the .tflite takes NHWC
+        it.set_tensor(i["index"], _to_input(xi[None], i))
+        it.invoke()
+        outs.append(_from_output(it.get_tensor(o["index"]), o))
+    return np.concatenate(outs)
+
+
+def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return x.astype(dtype)
+    scale, zp = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(dtype)
+
+
+def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    if np.issubdtype(y.dtype, np.floating):
+        return y.astype(np.float32)
+    scale, zp = detail["quantization"]
+    return ((y.astype(np.int32) - zp) * scale).astype(np.float32)
+
+
+def run_onnxruntime(path: Path, x_nchw: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: xi[None]})[0] for xi in x_nchw])
+
+
+def run_float(src: Path, x_nchw: np.ndarray) -> np.ndarray:
+    return run_onnxruntime(src, x_nchw) if src.suffix == ".onnx" else run_litert(src, x_nchw)
+
+
+# --- stages ------------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    source: str
+    engine: str
+    float_acc: float
+    int8_acc: float
+    agreement: float
+    sqnr: float
+    note: str = ""
+
+
+def litert_stage(src: Path, int8: bytes, x: np.ndarray, y: np.ndarray, y_float: np.ndarray) -> Row:
+    y_int8 = run_litert(int8, x)
+    return Row(src.name, "LiteRT ref", float(np.mean(y_float.argmax(1) == y)),
+               float(np.mean(y_int8.argmax(1) == y)), float(np.mean(y_int8.argmax(1) == y_float.argmax(1))),
+               sqnr_db(y_float, y_int8))
+
+
+# Each stage runs the INT8 model somewhere and compares it with the float model. The runtime_c host run
+# (edgeq.runtime.Interpreter, with its bit-exact count against LiteRT) and the board run are appended here.
+STAGES = [litert_stage]
+
+
+def calibration_for(src: Path, x_train: np.ndarray) -> np.ndarray:
+    """The train split in the source model's layout: NCHW for .onnx, NHWC for .tflite."""
+    return x_train if src.suffix == ".onnx" else x_train.transpose(0, 2, 3, 1)
+
+
+def main() -> int:
+    import edgeq
+
+    console = Console(highlight=False)
+    x_tr, _, x_te, y_te = digits_split()
+    console.print(f"[bold]edgeq demo[/]: digits CNN, calibrated on {len(x_tr)} training images, "
+                  f"evaluated on {len(x_te)} held-out test images (method: {METHOD})")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in SOURCES:
+            src = EXAMPLES / name
+            t0 = time.perf_counter()
+            int8 = edgeq.convert(src, calib=calibration_for(src, x_tr), method=METHOD, io="int8", progress=False)
+            dt = time.perf_counter() - t0
+            out = Path(tmp) / f"{src.stem}_int8.tflite"
+            out.write_bytes(int8)
+            console.print(f"converted {name} ({src.stat().st_size} B float) -> INT8 .tflite ({len(int8)} B) "
+                          f"in {dt:.1f} s")
+            y_float = run_float(src, x_te)
+            rows.extend(stage(src, int8, x_te, y_te, y_float) for stage in STAGES)
+
+    table = Table(title="float vs INT8 on the digits test split",
+                  caption="agree: top-1 agreement of INT8 with float; SQNR: of the INT8 output vs float; "
+                          "LiteRT ref: LiteRT's reference kernels (BUILTIN_REF)")
+    for col in ("source", "INT8 on", "float acc", "INT8 acc", "agree", "SQNR"):
+        table.add_column(col, justify="left" if col in ("source", "INT8 on") else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r.source, r.engine, f"{r.float_acc:.2%}", f"{r.int8_acc:.2%}", f"{r.agreement:.2%}",
+                      f"{r.sqnr:.1f} dB" + (f" {r.note}" if r.note else ""))
+    console.print(table)
+    worst = min(r.int8_acc - r.float_acc for r in rows)
+    ok = all(r.sqnr >= 20 for r in rows) and worst >= -0.02
+    console.print("[green]demo passed[/]: INT8 within 2 points of float, SQNR >= 20 dB" if ok else
+                  "[red]demo failed[/]: INT8 fidelity below the bar (accuracy drop > 2 points or SQNR < 20 dB)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
