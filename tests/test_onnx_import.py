@@ -144,6 +144,42 @@ def test_symbolic_batch_is_fixed_to_one_and_dropout_identity_vanish():
     assert op_types(g) == ["FULLY_CONNECTED"] and g.tensors["x"].shape == (1, 6)
 
 
+def test_residual_squeeze_excitation_block():
+    """conv/bn + identity shortcut (Add→Relu fuses into ADD), SE: GAP→1x1 conv→relu→1x1 conv→hardsigmoid→Mul."""
+    inits = {"w": rand(8, 8, 3, 3, scale=0.2), "se1": rand(4, 8, 1, 1, scale=0.3), "se1b": rand(4),
+             "se2": rand(8, 4, 1, 1, scale=0.3), "se2b": rand(8), **bn_inits("bn", 8)}
+    nodes = [node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]), bn("bn", "c", "b"),
+             node("GlobalAveragePool", ["b"], ["gap"]), node("Conv", ["gap", "se1", "se1b"], ["s1"], kernel_shape=[1, 1]),
+             node("Relu", ["s1"], ["s1r"]), node("Conv", ["s1r", "se2", "se2b"], ["s2"], kernel_shape=[1, 1]),
+             node("HardSigmoid", ["s2"], ["gate"], alpha=1 / 6, beta=0.5), node("Mul", ["b", "gate"], ["se"]),
+             node("Add", ["se", "x"], ["res"]), node("Relu", ["res"], ["y"])]
+    g = check(make_model(nodes, {"x": (1, 8, 6, 6)}, ["y"], inits), litert=True)
+    add = [op for op in g.ops if op.type == "ADD"][-1]
+    assert add.outputs == ["y"] and add.options["fused_activation_function"] == "RELU"
+    assert "TRANSPOSE" not in op_types(g) and "RELU" not in op_types(g)
+
+
+def test_channel_shuffle_reshape_transpose_reshape():
+    inits = {"s5": np.asarray([1, 2, 3, 4, 4], np.int64), "s4": np.asarray([1, 6, 4, 4], np.int64)}
+    nodes = [node("Reshape", ["x", "s5"], ["r5"]), node("Transpose", ["r5"], ["t5"], perm=[0, 2, 1, 3, 4]),
+             node("Reshape", ["t5", "s4"], ["r4"]), node("Relu", ["r4"], ["y"])]
+    g = check(make_model(nodes, {"x": (1, 6, 4, 4)}, ["y"], inits), litert=True)
+    assert g.outputs == ["y"] and g.output_perm == {"y": (0, 3, 1, 2)}
+
+
+def test_bundled_example_model_matches_onnxruntime():
+    from pathlib import Path
+
+    import edgeq
+
+    path = Path(edgeq.__file__).parent / "examples" / "digits_cnn.onnx"
+    m = onnx.load(str(path))
+    shape = [d.dim_value or 1 for d in m.graph.input[0].type.tensor_type.shape.dim]
+    feeds = {m.graph.input[0].name: np.abs(rand(*shape))}
+    g = check(m, feeds=feeds, litert=True)
+    assert "BATCH_NORMALIZATION" not in op_types(g) and g.metadata["source_format"] == "onnx"
+
+
 # convolutions -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("opset", [13, 17])
 def test_grouped_conv_with_folded_batchnorm_is_split_per_group(opset):

@@ -192,6 +192,20 @@ class Converter:
                 self._cache[key] = out
         return self._cache[key]
 
+    def _swap_names(self, a: str, b: str) -> None:
+        g = self.g
+        ta, tb = g.tensors.pop(a), g.tensors.pop(b, None)
+        ta.name, g.tensors[b] = b, ta
+        if tb is not None:
+            tb.name, g.tensors[a] = a, tb
+        swap = {a: b, b: a}
+        for op in g.ops:
+            op.inputs = [swap.get(i, i) for i in op.inputs]
+            op.outputs = [swap.get(o, o) for o in op.outputs]
+        for k, (ir, perm) in self.vals.items():
+            self.vals[k] = (swap.get(ir, ir), perm)
+        self._cache = {k: swap.get(v, v) for k, v in self._cache.items()}
+
     # driver --------------------------------------------------------------------------------------------
     def run(self) -> Graph:
         from .onnx_ops import HANDLERS
@@ -226,6 +240,9 @@ class Converter:
                 raise UnsupportedError(f"{self.label}: output {name!r} is a constant or is never computed")
             shape = self.shape(r)
             ir = self.get(r)
+            if ir != name and ir not in g.inputs and name not in g.inputs and name not in g.outputs:
+                self._swap_names(ir, name)  # the output keeps its ONNX name even after a relayout or alias
+                ir = name
             if ir in g.outputs:  # the same tensor listed twice: give the second its own copy
                 copy = self.new_tensor(name, self.ir_shape(ir))
                 self.reshape_op(ir, copy, self.ir_shape(ir))
