@@ -208,7 +208,7 @@ def _execute(graph: Graph, feeds, consts, want, batch) -> dict[str, np.ndarray]:
         for i in op.inputs:
             if i:
                 last_use[i] = k
-    keep = set(graph.outputs) | (want if want is not None else set(env) | {o for op in graph.ops for o in op.outputs})
+    keep = want if want is not None else set(env) | {o for op in graph.ops for o in op.outputs}
     out_vals: dict[str, np.ndarray] = {n: env[n] for n in graph.inputs if n in keep}
     for k, op in enumerate(graph.ops):
         args = []

@@ -52,8 +52,7 @@ def fused(x: np.ndarray, act: str | None, where: str = "") -> np.ndarray:
         return np.clip(x, 0, 6, out=x)
     if act == "RELU_N1_TO_1":
         return np.clip(x, -1, 1, out=x)
-    if act == "TANH":
-        return np.tanh(x, out=x)
+    # TANH / SIGN_BIT are schema values LiteRT's float kernels silently ignore: refuse rather than guess
     raise UnsupportedError(f"{where}: fused activation {act} is not supported")
 
 

@@ -142,11 +142,12 @@ def quantize(ctx: Ctx):
     src = ctx.graph.tensors[ctx.op.inputs[0]]
     if src.quant is not None and x.dtype.kind in "iu":
         x = (x.astype(np.float64) - _bcast(src.quant.zero_point, src.quant, x.ndim)) * _bcast(src.quant.scale, src.quant, x.ndim)
-    scale = _bcast(q.scale, q, x.ndim)
+    # float32 division as LiteRT does, so values on a .5 boundary round the same way
+    scale = _bcast(q.scale, q, x.ndim).astype(np.float32)
     zp = _bcast(q.zero_point, q, x.ndim)
     info = np.iinfo(out.dtype if out.dtype != "int4" else "int8")
     lo, hi = (-8, 7) if out.dtype == "int4" else (info.min, info.max)
-    v = _round_half_away(x.astype(np.float64) / scale) + zp
+    v = _round_half_away(x.astype(np.float32) / scale).astype(np.float64) + zp
     return np.clip(v, lo, hi).astype(out.dtype if out.dtype != "int4" else "int8")
 
 
