@@ -290,6 +290,17 @@ def test_reshape_transpose_concat_squeeze(opset):
     check(m, litert=True)
 
 
+def test_slice_and_gather_become_strided_slices():
+    inits = {"st": np.asarray([1, -3], np.int64), "en": np.asarray([3, 100], np.int64),
+             "ax": np.asarray([1, 3], np.int64), "sp": np.asarray([1, 2], np.int64),
+             "i0": np.asarray(2, np.int64), "ir": np.asarray([0, 2, 4], np.int64)}
+    nodes = [node("Slice", ["x", "st", "en", "ax", "sp"], ["sl"]), node("Gather", ["x", "i0"], ["g0"], axis=2),
+             node("Gather", ["x", "ir"], ["gr"], axis=3), node("Gather", ["x", "i0"], ["gc"], axis=1)]
+    g = check(make_model(nodes, {"x": (1, 4, 3, 6)}, ["sl", "g0", "gr", "gc"], inits), litert=True)
+    # only the H-axis gather leaves a rank-3 result whose NHWC order differs from the ONNX order
+    assert sorted(op_types(g)) == ["STRIDED_SLICE"] * 4 + ["TRANSPOSE"]
+
+
 def test_flatten_of_1x1_map_needs_no_transpose_and_axis_two():
     nodes = [node("GlobalAveragePool", ["x"], ["g"]), node("Flatten", ["g"], ["f"]),
              node("Flatten", ["x"], ["f2"], axis=2)]
@@ -315,6 +326,34 @@ def test_reducemean_opset18_axes_input_and_softmax_2d():
     inits = {"axes": np.asarray([-1, 2], np.int64)}
     nodes = [node("ReduceMean", ["x", "axes"], ["rm"], keepdims=0), node("Softmax", ["rm"], ["y"])]
     check(make_model(nodes, {"x": (1, 4, 3, 5)}, ["y"], inits, opset=18))
+
+
+def test_other_reductions_and_unary_math():
+    inits = {"axes": np.asarray([1], np.int64)}
+    nodes = [node("ReduceMax", ["x"], ["mx"], axes=[2, 3], keepdims=1), node("ReduceMin", ["x"], ["mn"], axes=[1]),
+             node("ReduceSum", ["x", "axes"], ["sm"], keepdims=0), node("Abs", ["x"], ["a"]),
+             node("Sqrt", ["a"], ["sq"]), node("Neg", ["sq"], ["ng"]), node("Exp", ["ng"], ["e"])]
+    g = check(make_model(nodes, {"x": (1, 3, 4, 5)}, ["mx", "mn", "sm", "e"], inits), litert=True)
+    assert {"REDUCE_MAX", "REDUCE_MIN", "SUM", "ABS", "SQRT", "NEG", "EXP"} <= set(op_types(g))
+
+
+def test_opset11_attribute_forms():
+    """Before opset 13 Squeeze/Unsqueeze/ReduceMean took axes as attributes and Softmax defaulted to axis 1."""
+    nodes = [node("Unsqueeze", ["x"], ["u"], axes=[0]), node("ReduceMean", ["u"], ["m"], axes=[3], keepdims=1),
+             node("Squeeze", ["m"], ["s"], axes=[0, 3]), node("Softmax", ["s"], ["y"])]
+    g = check(make_model(nodes, {"x": (2, 3, 4)}, ["y"], opset=11))
+    assert g.input_perm == {}
+
+
+def test_reflect_pad_becomes_mirror_pad():
+    # edgeq's float executor has no MIRROR_PAD: this one is checked by LiteRT alone
+    inits = {"p": np.asarray([0, 0, 1, 2, 0, 0, 2, 1], np.int64)}
+    m = make_model([node("Pad", ["x", "p"], ["y"], mode="reflect")], {"x": (1, 2, 4, 5)}, ["y"], inits)
+    feeds = {"x": rand(1, 2, 4, 5)}
+    g = import_onnx(m)
+    assert op_types(g) == ["MIRROR_PAD"]
+    y = np.transpose(litert_run(g, {"x": np.transpose(feeds["x"], g.input_perm["x"])})[0], g.output_perm["y"])
+    assert rel_err(y, ort_run(m, feeds)[0]) <= TOL
 
 
 # matrix products --------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ def _axis(cv: Converter, axis: int, rank: int) -> int:
 
 
 # elementwise --------------------------------------------------------------------------------------------
-_UNARY = {"Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH"}
+_UNARY = {"Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH",
+          "Exp": "EXP", "Abs": "ABS", "Neg": "NEG", "Sqrt": "SQRT"}
 
 
 def _unary(cv: Converter, type_: str, x: str, out: str | None = None, **options) -> str:
@@ -471,6 +472,63 @@ def _concat(cv, n):
             fused_activation_function="NONE")
 
 
+def _strided_slice(cv, n, x: str, bounds: dict, shrink: int | None = None) -> None:
+    """STRIDED_SLICE of ONNX tensor ``x`` in its current layout; ``bounds`` maps ONNX axis → (begin, end,
+    stride) already clamped; ``shrink`` drops that ONNX axis (a scalar Gather)."""
+    shape = cv.shape(x)
+    have = cv.layout_of(x)
+    begin = [bounds.get(a, (0, shape[a], 1))[0] for a in have]
+    end = [bounds.get(a, (0, shape[a], 1))[1] for a in have]
+    strides = [bounds.get(a, (0, shape[a], 1))[2] for a in have]
+    if shrink is None:
+        perm = have
+        mask = 0
+    else:
+        perm = tuple(a - (a > shrink) for a in have if a != shrink)
+        mask = 1 << have.index(shrink)
+    cv.emit("STRIDED_SLICE", [cv.get(x, have), cv.add_const(f"{n.name}/begin", np.asarray(begin, np.int32)),
+                              cv.add_const(f"{n.name}/end", np.asarray(end, np.int32)),
+                              cv.add_const(f"{n.name}/strides", np.asarray(strides, np.int32))],
+            [cv.output(0, perm)], begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
+            shrink_axis_mask=mask, offset=False)
+
+
+@handles("Slice")
+def _slice(cv, n):
+    x = n.inputs[0]
+    shape = cv.shape(x)
+    rank = len(shape)
+    starts = cv.need_const(n.inputs[1], "starts").tolist()
+    ends = cv.need_const(n.inputs[2], "ends").tolist()
+    axes = cv.need_const(cv.input(3), "axes").tolist() if cv.input(3) else list(range(len(starts)))
+    steps = cv.need_const(cv.input(4), "steps").tolist() if cv.input(4) else [1] * len(starts)
+    bounds = {}
+    for s0, e0, a, st in zip(starts, ends, axes, steps):
+        a = _axis(cv, int(a), rank)
+        if st <= 0:
+            raise cv.unsupported(f"step {st} (edgeq slices forward only)")
+        dim = shape[a]
+        b, e = (min(max(v + dim if v < 0 else v, 0), dim) for v in (s0, e0))
+        bounds[a] = (b, max(e, b), int(st))
+    _strided_slice(cv, n, x, bounds)
+
+
+@handles("Gather")
+def _gather(cv, n):
+    x = n.inputs[0]
+    shape = cv.shape(x)
+    axis = _axis(cv, int(n.attrs.get("axis", 0)), len(shape))
+    idx = cv.need_const(n.inputs[1], "indices").astype(np.int64)
+    idx = np.where(idx < 0, idx + shape[axis], idx)
+    if idx.ndim == 0:
+        _strided_slice(cv, n, x, {axis: (int(idx), int(idx) + 1, 1)}, shrink=axis)
+        return
+    step = int(idx[1] - idx[0]) if idx.size > 1 else 1
+    if idx.ndim != 1 or step <= 0 or not np.array_equal(idx, idx[0] + step * np.arange(idx.size)):
+        raise cv.unsupported("indices must be a scalar or an increasing arithmetic range")
+    _strided_slice(cv, n, x, {axis: (int(idx[0]), int(idx[-1]) + 1, step)})
+
+
 @handles("Pad")
 def _pad(cv, n):
     mode = n.attrs.get("mode", "constant")
@@ -519,14 +577,15 @@ def _softmax(cv, n):
     cv.emit("SOFTMAX", [cv.get(x, perm)], [cv.output(0, perm)], beta=1.0)
 
 
-@handles("ReduceMean")
-def _reduce_mean(cv, n):
+_REDUCE = {"ReduceMean": "MEAN", "ReduceMax": "REDUCE_MAX", "ReduceMin": "REDUCE_MIN", "ReduceSum": "SUM"}
+
+
+@handles(*_REDUCE)
+def _reduce(cv, n):
     x = n.inputs[0]
     rank = len(cv.shape(x))
-    if cv.og.opset >= 18:
-        axes = cv.need_const(cv.input(1), "axes").tolist() if cv.input(1) else None
-    else:
-        axes = n.attrs.get("axes")
+    # axes moved from attribute to input in opset 13 (ReduceSum) and 18 (the others)
+    axes = cv.need_const(cv.input(1), "axes").tolist() if cv.input(1) else n.attrs.get("axes")
     if axes is None or len(axes) == 0:
         if n.attrs.get("noop_with_empty_axes", 0):
             cv.bind(n.outputs[0], cv.get(x, cv.layout_of(x)), cv.layout_of(x))
@@ -541,7 +600,7 @@ def _reduce_mean(cv, n):
     else:
         rest = [a for a in have if a not in axes]
         perm = tuple(a - sum(b < a for b in axes) for a in rest)
-    cv.emit("MEAN", [cv.get(x, have), cv.add_const(f"{n.name}/axes", np.asarray(ir_axes, np.int32))],
+    cv.emit(_REDUCE[n.op], [cv.get(x, have), cv.add_const(f"{n.name}/axes", np.asarray(ir_axes, np.int32))],
             [cv.output(0, perm)], keep_dims=keep)
 
 

@@ -53,7 +53,7 @@ def load_onnx(src) -> tuple["onnx.ModelProto", str]:  # noqa: F821
     from google.protobuf.message import DecodeError
 
     if isinstance(src, onnx.ModelProto):
-        return src, src.graph.name or "<ModelProto>"
+        return src, f"ONNX model {src.graph.name!r}" if src.graph.name else "ONNX model"
     if isinstance(src, (bytes, bytearray, memoryview)):
         data, label = bytes(src), "<bytes>"
     else:
