@@ -1,0 +1,175 @@
+"""Observers and quantization formulas against closed-form cases."""
+import numpy as np
+import pytest
+
+from edgeq.model.ir import QuantParams
+from edgeq.quantize import qparams as qp
+from edgeq.quantize.observers import (
+    EmaMinMaxObserver, Histogram, KLObserver, MinMaxObserver, MSEObserver, PercentileObserver, kl_threshold,
+    make_observer, quant_mse,
+)
+
+rng = np.random.default_rng(7)
+
+
+def feed(obs, x, parts=5):
+    for chunk in np.array_split(x, parts):
+        obs.update(chunk)
+    return obs.range()
+
+
+def test_minmax_equals_range_over_batches():
+    x = rng.normal(size=(40, 8)).astype(np.float32) * 3 + 1
+    assert feed(MinMaxObserver(), x) == (float(x.min()), float(x.max()))
+
+
+def test_ema_is_exponential_average_of_sample_extremes():
+    x = np.stack([np.full(4, v, np.float32) for v in (1.0, 3.0, 5.0)])
+    x[:, 0] = -x[:, 0]
+    lo, hi = feed(EmaMinMaxObserver(momentum=0.5), x, parts=3)
+    # hi: 1 -> 1 + .5*(3-1)=2 -> 2 + .5*(5-2)=3.5 ; lo mirrors it
+    assert (lo, hi) == pytest.approx((-3.5, 3.5))
+
+
+def test_histogram_merge_is_exact_and_batch_independent():
+    x = (rng.standard_t(4, size=50_000) * 2).astype(np.float32)
+    one, many = Histogram(), Histogram()
+    one.update(x)
+    for chunk in np.array_split(np.sort(x), 37):  # ascending chunks: the range grows 36 times
+        many.update(chunk)
+    assert one.total == many.total == x.size
+    assert one.width == many.width
+    np.testing.assert_array_equal(one.counts, many.counts)
+    # each value sits in the bin [k*w, (k+1)*w) that its own floor says
+    k = np.floor(x / one.width).astype(int) - one.k0
+    np.testing.assert_array_equal(np.bincount(k, minlength=one.counts.size), one.counts)
+    assert one.counts.size <= one.bins
+
+
+def test_percentile_matches_numpy():
+    x = rng.normal(size=200_000).astype(np.float32)
+    lo, hi = feed(PercentileObserver(99.0), x)
+    w = float(2 * np.abs(x).max() / 2048 * 2)  # histogram resolution
+    assert lo == pytest.approx(np.percentile(x, 1.0), abs=w)
+    assert hi == pytest.approx(np.percentile(x, 99.0), abs=w)
+    assert feed(PercentileObserver(100.0), x) == pytest.approx((x.min(), x.max()), abs=w)
+
+
+def test_percentile_keeps_one_signed_side_exact():
+    x = np.abs(rng.normal(size=10_000)).astype(np.float32)
+    lo, hi = feed(PercentileObserver(99.9), x)
+    assert lo == float(x.min()) and hi < x.max()
+
+
+def test_kl_clips_heavy_tail_below_max():
+    x = rng.laplace(size=300_000).astype(np.float32)
+    lo, hi = feed(KLObserver(), x)
+    m = float(np.abs(x).max())
+    assert 0 < hi < 0.85 * m and -0.85 * m < lo < 0
+    assert hi > 3.0  # but keeps the bulk (|x| > 3 holds ~5% of a unit Laplace)
+
+
+def test_kl_keeps_uniform_distribution_whole():
+    x = rng.uniform(0, 1, size=200_000).astype(np.float32)
+    lo, hi = feed(KLObserver(), x)
+    assert hi > 0.95
+
+
+def test_kl_threshold_of_clean_histogram():
+    h = np.zeros(2048)
+    h[:1000] = 1.0  # uniform on 1000 bins, nothing beyond: any clipping loses mass
+    t = kl_threshold(h, 0.5)
+    assert 999 * 0.5 <= t <= 2048 * 0.5
+
+
+def test_kl_ignores_relu_zero_spike():
+    x = np.maximum(rng.normal(size=200_000), 0).astype(np.float32)  # half exact zeros
+    lo, hi = feed(KLObserver(), x)
+    assert lo == 0.0 and 2.0 < hi < float(x.max())
+
+
+def test_mse_range_minimizes_expected_error():
+    x = rng.standard_t(3, size=100_000).astype(np.float32)
+    obs = MSEObserver()
+    lo, hi = feed(obs, x)
+    assert -np.abs(x).max() < lo < 0 < hi < np.abs(x).max()
+
+    def real_mse(a, b):
+        q = qp.affine_qparams(a, b)
+        return float(np.mean((qp.dequantize(qp.quantize(x, q), q) - x) ** 2))
+
+    assert real_mse(lo, hi) < real_mse(float(x.min()), float(x.max()))
+    assert real_mse(lo, hi) <= 1.05 * min(real_mse(lo * f, hi * f) for f in (0.7, 0.85, 1.15, 1.3))
+
+
+def test_quant_mse_closed_form():
+    centers, counts = np.array([0.5, 2.0]), np.array([1.0, 1.0])
+    # range [0, 1]: first bin inside -> S^2/12; second clipped by 1.0 -> 1 + w^2/12
+    err = quant_mse(counts, centers, 1.0, np.array([0.0]), np.array([1.0]))
+    s = 1.0 / 255
+    assert err[0] == pytest.approx(s * s / 12 + 1.0 + 1.0 / 12)
+
+
+def test_observers_ignore_non_finite_and_handle_empty():
+    for m in ("minmax", "ema", "percentile", "kl", "mse"):
+        assert make_observer(m).range() == (0.0, 0.0)
+        o = make_observer(m)
+        o.update(np.array([[np.nan, 1.0, -2.0, np.inf]], np.float32))
+        lo, hi = o.range()
+        assert np.isfinite(lo) and np.isfinite(hi) and lo <= 0 <= hi
+    with pytest.raises(ValueError):
+        make_observer("bogus")
+
+
+# formulas --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lo,hi", [(-1.0, 3.0), (0.5, 6.0), (-7.0, -0.1), (-0.3, 0.0), (0.0, 0.0)])
+def test_affine_zero_is_exact(lo, hi):
+    q = qp.affine_qparams(lo, hi)
+    assert -128 <= q.zero_point[0] <= 127 and q.scale[0] > 0
+    z = qp.quantize(np.zeros(3), q)
+    assert np.all(qp.dequantize(z, q) == 0.0)
+    # the range (widened to 0) is covered within half a step
+    x = np.array([min(lo, 0.0), max(hi, 0.0)])
+    assert np.allclose(qp.dequantize(qp.quantize(x, q), q), x, atol=q.scale[0] * 0.51)
+
+
+def test_affine_formula_values():
+    q = qp.affine_qparams(0.0, 6.0)
+    assert q.scale[0] == pytest.approx(6.0 / 255) and q.zero_point[0] == -128
+    q = qp.affine_qparams(-1.0, 1.0)
+    assert q.scale[0] == pytest.approx(2.0 / 255) and q.zero_point[0] == 0  # round(-128 + 127.5) = 0 (even)
+
+
+def test_quantize_clamps():
+    q = QuantParams(0.1, 10)
+    np.testing.assert_array_equal(qp.quantize(np.array([1e6, -1e6, 0.0]), q), [127, -128, 10])
+
+
+def test_weights_symmetric_per_channel():
+    w = rng.normal(size=(4, 3, 3, 2)).astype(np.float32)
+    w[2] = 0.0  # an all-zero channel still gets a usable scale
+    q = qp.weight_qparams(w, 0)
+    assert q.axis == 0 and q.scale.size == 4 and np.all(q.zero_point == 0)
+    wq = qp.quantize_weights(w, q)
+    assert wq.min() >= -127 and wq.max() <= 127
+    for c in (0, 1, 3):
+        assert np.abs(wq[c]).max() == 127
+    assert np.all(wq[2] == 0) and q.scale[2] == 1.0
+    dw = qp.weight_qparams(rng.normal(size=(1, 3, 3, 8)), 3)
+    assert dw.axis == 3 and dw.scale.size == 8
+
+
+def test_weight_mse_clipping_reduces_error():
+    w = rng.standard_t(2, size=(8, 256)).astype(np.float32)
+    errs = {}
+    for clip in ("minmax", "mse"):
+        q = qp.weight_qparams(w, 0, clip)
+        errs[clip] = float(np.sum((qp.dequantize(qp.quantize_weights(w, q), q) - w) ** 2))
+    assert errs["mse"] < errs["minmax"]
+
+
+def test_bias_scale_and_int32_saturation():
+    wq = QuantParams(np.array([0.5, 0.25], np.float32), 0, 0)
+    bq = qp.bias_qparams(0.1, wq)
+    np.testing.assert_allclose(bq.scale, [0.05, 0.025])
+    np.testing.assert_array_equal(qp.quantize_bias(np.array([1.0, 1e12]), bq), [20, 2**31 - 1])
