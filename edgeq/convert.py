@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeq.errors import CalibrationError, EdgeqError, ModelError
 from edgeq.model.ir import Graph
-from edgeq.quantize.calibrate import calibrate, check_samples
+from edgeq.quantize.calibrate import calibrate_stats, check_samples
 from edgeq.quantize.observers import METHODS
 from edgeq.quantize.ptq import quantize_graph
 from edgeq.quantize.report import FidelityReport, fidelity_report
@@ -126,7 +126,7 @@ class _Converted:
 
 
 def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, want_report, progress,
-             holdout, engine) -> _Converted:
+             holdout, engine, bias_correction=True) -> _Converted:
     from edgeq.data import load_calibration
     from edgeq.model.tflite_io import write_tflite
 
@@ -149,8 +149,9 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
             notes.append("fidelity measured on the calibration samples (too few to hold some out)")
     else:
         cal, held = samples, None
-    ranges = calibrate(graph, cal, method, percentile=percentile, engine=engine, progress=progress)
-    qgraph = quantize_graph(graph, ranges, io=io, weight_clip=weight_clip)
+    ranges, means = calibrate_stats(graph, cal, method, percentile=percentile, engine=engine, progress=progress)
+    qgraph = quantize_graph(graph, ranges, io=io, weight_clip=weight_clip,
+                            means=means if bias_correction else None)
     model = write_tflite(qgraph)
     report = fidelity_report(graph, model, held, engine=engine) if want_report else None
     return _Converted(model, qgraph, int(cal[0].shape[0]), int(held[0].shape[0]) if held else 0, report, notes)
@@ -158,7 +159,8 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
 
 def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,
             percentile: float = 99.99, weight_clip: str = "minmax", report: str | os.PathLike | None = None,
-            progress: bool = True, holdout: float = HOLDOUT, engine: str = "auto") -> bytes:
+            progress: bool = True, holdout: float = HOLDOUT, engine: str = "auto",
+            bias_correction: bool = True) -> bytes:
     """Quantize a float model to a full-integer INT8 .tflite and return its bytes.
 
     src         path or bytes of a float .tflite or .onnx model.
@@ -170,10 +172,12 @@ def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", 
     report      when given, a path for the JSON fidelity report; then ``holdout`` (a fraction, at least one
                 sample) of the calibration samples is held out of calibration and used for the report.
     engine      how the float model is run for calibration: auto, litert or reference.
+    bias_correction  fold the mean output shift caused by weight rounding into each bias (from the
+                calibration data's per-channel means).
     """
     c = _convert(src, calib=calib, method=method, io=io, preprocess=preprocess, percentile=percentile,
                  weight_clip=weight_clip, want_report=report is not None, progress=progress, holdout=holdout,
-                 engine=engine)
+                 engine=engine, bias_correction=bias_correction)
     if report is not None:
         c.report.write_json(report, {"method": method, "io": io, "calib_samples": c.calib_n, "notes": c.notes})
     return c.model
@@ -199,12 +203,13 @@ def write_atomic(dst: str | os.PathLike, data: bytes) -> Path:
 def convert_file(src, dst, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,
                  percentile: float = 99.99, weight_clip: str = "minmax",
                  report: str | os.PathLike | None = None, progress: bool = True, holdout: float = HOLDOUT,
-                 engine: str = "auto") -> ConversionResult:
+                 engine: str = "auto", bias_correction: bool = True) -> ConversionResult:
     """convert() to a file at ``dst`` (written atomically: no partial file on failure) and return the
     summary, with the fidelity measured on held-out calibration samples; ``report`` also writes it as JSON."""
     t0 = time.perf_counter()
     c = _convert(src, calib=calib, method=method, io=io, preprocess=preprocess, percentile=percentile,
-                 weight_clip=weight_clip, want_report=True, progress=progress, holdout=holdout, engine=engine)
+                 weight_clip=weight_clip, want_report=True, progress=progress, holdout=holdout, engine=engine,
+                 bias_correction=bias_correction)
     write_atomic(dst, c.model)
     result = ConversionResult(
         src="<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src), dst=str(dst),

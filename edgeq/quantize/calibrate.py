@@ -76,10 +76,8 @@ def _reference_batches(graph: Graph, samples: Sequence[np.ndarray], names: list[
     n = samples[0].shape[0]
     for start in range(0, n, batch):
         chunk = [np.asarray(a[start:start + batch], np.float32) for a in samples]
-        outs = []
-        for i in range(chunk[0].shape[0]):  # one sample at a time: models may hard-code batch 1 in reshapes
-            outs.append(run_float(graph, [c[i:i + 1] for c in chunk], capture=True))
-        yield {k: np.concatenate([o[k] for o in outs]) for k in names}
+        acts = run_float(graph, chunk, capture=names, batch=batch)
+        yield {k: acts[k] for k in names}
 
 
 def activation_batches(graph: Graph, samples: Sequence[np.ndarray], *, engine: str = "auto",
@@ -105,22 +103,40 @@ def activation_batches(graph: Graph, samples: Sequence[np.ndarray], *, engine: s
     yield from _reference_batches(graph, samples, names, batch)
 
 
+def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
+                    percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
+                    observer_factory: Callable[[], Observer] | None = None,
+                    ) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
+    """calibrate() plus the mean of every float activation along its last (channel) axis, which the
+    quantizer uses to correct the bias shift that weight rounding causes."""
+    n = check_samples(graph, samples)
+    factory = observer_factory or (lambda: make_observer(method, percentile=percentile))
+    observers = {k: factory() for k in float_activations(graph)}
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    with _progress(progress, n, f"calibrating ({method})") as advance:
+        for acts in activation_batches(graph, samples, engine=engine, batch=batch):
+            done = 0
+            for k, obs in observers.items():
+                a = acts[k]
+                obs.update(a)
+                flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+                sums[k] = sums.get(k, 0.0) + flat.sum(axis=0, dtype=np.float64)
+                counts[k] = counts.get(k, 0) + flat.shape[0]
+                done = a.shape[0]
+            advance(done)
+    ranges = {k: obs.range() for k, obs in observers.items()}
+    means = {k: (sums[k] / counts[k]).astype(np.float32) for k in sums}
+    return ranges, means
+
+
 def calibrate(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
               percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
               observer_factory: Callable[[], Observer] | None = None) -> dict[str, tuple[float, float]]:
     """Run ``graph`` in float over ``samples`` (one array per graph input, samples on axis 0) and return the
     (rmin, rmax) that ``method``'s observer picked for every float activation tensor (graph inputs included)."""
-    n = check_samples(graph, samples)
-    factory = observer_factory or (lambda: make_observer(method, percentile=percentile))
-    observers = {k: factory() for k in float_activations(graph)}
-    with _progress(progress, n, f"calibrating ({method})") as advance:
-        for acts in activation_batches(graph, samples, engine=engine, batch=batch):
-            done = 0
-            for k, obs in observers.items():
-                obs.update(acts[k])
-                done = acts[k].shape[0]
-            advance(done)
-    return {k: obs.range() for k, obs in observers.items()}
+    return calibrate_stats(graph, samples, method, percentile=percentile, engine=engine, batch=batch,
+                           progress=progress, observer_factory=observer_factory)[0]
 
 
 class _progress:

@@ -101,6 +101,7 @@ class Histogram:
         self.counts = np.zeros(0, dtype=np.float64)
         self.min = math.inf
         self.max = -math.inf
+        self.zeros = 0  # exact zeros (e.g. after RELU): lossless in int8 whatever the range
 
     @property
     def total(self) -> float:
@@ -131,6 +132,7 @@ class Histogram:
         if x.size == 0:
             return
         lo, hi = float(x.min()), float(x.max())
+        self.zeros += int(np.count_nonzero(x == 0))
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         if self.width == 0.0:
             span = max(self.max, 0.0) - min(self.min, 0.0)
@@ -255,6 +257,9 @@ class KLObserver(_HistogramObserver):
             return 0.0, 0.0
         h = self.hist
         folded, w = h.folded()
+        # The spike of exact zeros is represented exactly by any range; left in, it dominates the divergence of
+        # the first level and drags the threshold down.
+        folded[0] = max(folded[0] - h.zeros, 0.0)
         if h.min >= 0:
             t = kl_threshold(folded, w, levels=QLEVELS)
             return h.min, min(h.max, t)

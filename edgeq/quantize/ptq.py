@@ -24,6 +24,7 @@ FIXED_OUTPUT = {
     "SOFTMAX": (1.0 / 256.0, -128),
     "LOGISTIC": (1.0 / 256.0, -128),
     "TANH": (1.0 / 128.0, 0),
+    "LOG_SOFTMAX": (16.0 / 256.0, 127),
 }
 # Output takes the (first, data) input's params.
 SAME_AS_INPUT = {
@@ -37,7 +38,7 @@ SHARED_INPUTS = {"CONCATENATION", "MAXIMUM", "MINIMUM", "PACK"}
 # Own output params from calibration.
 FREE_OUTPUT = {
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "SQUARED_DIFFERENCE", "MEAN",
-    "SUM", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "HARD_SWISH", "QUANTIZE", "ABS",
+    "SUM", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "HARD_SWISH", "QUANTIZE", "ABS", "RSQRT",
     "BATCH_MATMUL",
 }
 SUPPORTED = set(WEIGHTED) | set(FIXED_OUTPUT) | SAME_AS_INPUT | SHARED_INPUTS | FREE_OUTPUT
@@ -132,8 +133,20 @@ def _insert_requantize(graph: Graph, params: dict[str, QuantParams]) -> None:
     graph.ops = new_ops
 
 
+def _bias_shift(op: Op, w: np.ndarray, wq: np.ndarray, q: QuantParams, mean_in: np.ndarray) -> np.ndarray:
+    """Expected change of each output channel caused by weight rounding alone: (dequant(Wq) - W) · E[x]
+    with E[x] the per-channel mean of the op's input (border padding ignored)."""
+    dw = qp.dequantize(wq, q).astype(np.float64) - w
+    m = mean_in.astype(np.float64)
+    if op.type == "DEPTHWISE_CONV_2D":
+        mult = w.shape[3] // m.size
+        return dw.sum(axis=(0, 1, 2)) * np.repeat(m, mult)
+    return dw.reshape(dw.shape[0], -1, m.size).sum(axis=1) @ m
+
+
 def _quantize_weighted(graph: Graph, op: Op, params: dict[str, QuantParams], weight_clip: str,
-                       per_channel_fc: bool, done: dict[str, tuple]) -> None:
+                       per_channel_fc: bool, done: dict[str, tuple],
+                       means: dict[str, np.ndarray] | None = None) -> None:
     w_name = op.inputs[1]
     w = graph.tensors[w_name]
     if not w.is_const:
@@ -142,12 +155,22 @@ def _quantize_weighted(graph: Graph, op: Op, params: dict[str, QuantParams], wei
     if op.type == "FULLY_CONNECTED" and not per_channel_fc:
         axis = None
     if w_name in done:
-        wq = done[w_name][1]
+        wq, shift = done[w_name][1], done[w_name][2]
     else:
-        wq = qp.weight_qparams(w.data, axis, weight_clip)
-        w.data, w.dtype, w.quant = qp.quantize_weights(w.data, wq), "int8", wq
-        done[w_name] = ("weight", wq)
+        wf = np.asarray(w.data, np.float32)
+        wq = qp.weight_qparams(wf, axis, weight_clip)
+        w.data, w.dtype, w.quant = qp.quantize_weights(wf, wq), "int8", wq
+        shift = None
+        m = means.get(op.inputs[0]) if means else None
+        if m is not None and wf.shape[-1] % m.size == 0 and (op.type == "DEPTHWISE_CONV_2D" or wf.shape[-1] == m.size):
+            shift = _bias_shift(op, wf.astype(np.float64), w.data, wq, m).astype(np.float32)
+        done[w_name] = ("weight", wq, shift)
     b_name = op.inputs[2] if len(op.inputs) > 2 else None
+    if b_name is None and shift is not None:
+        out_ch = w.shape[0] if op.type != "DEPTHWISE_CONV_2D" else w.shape[3]
+        b_name = graph.add_tensor(Tensor(f"{w_name}_bias", (out_ch,), "float32", np.zeros(out_ch, np.float32))).name
+        op.inputs = list(op.inputs) + [None] * (3 - len(op.inputs))
+        op.inputs[2] = b_name
     if b_name is None:
         return
     in_scale = float(params[op.inputs[0]].scale[0])
@@ -161,6 +184,8 @@ def _quantize_weighted(graph: Graph, op: Op, params: dict[str, QuantParams], wei
         b = graph.add_tensor(Tensor(f"{b_name}_q", b.shape, "float32", done[b_name][2].copy()))
         op.inputs[2] = b.name
     float_bias = np.asarray(b.data, np.float32)
+    if shift is not None and b_name not in done:
+        float_bias = float_bias - shift
     b.data, b.dtype, b.quant = qp.quantize_bias(float_bias, bq), "int32", bq
     done[b.name] = ("bias", bq, float_bias)
 
@@ -204,11 +229,14 @@ def _io_casts(graph: Graph, io: str) -> None:
 
 
 def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: str = "int8",
-                   weight_clip: str = "minmax", per_channel_fc: bool = True) -> Graph:
+                   weight_clip: str = "minmax", per_channel_fc: bool = True,
+                   means: dict[str, np.ndarray] | None = None) -> Graph:
     """Full-integer copy of a float ``graph`` given the calibrated (rmin, rmax) of every float activation.
 
     ``io`` picks the model's input/output type: "int8", "uint8" or "float" (adds QUANTIZE/DEQUANTIZE).
-    ``weight_clip`` is "minmax" or "mse" (per-channel MSE-optimal weight thresholds)."""
+    ``weight_clip`` is "minmax" or "mse" (per-channel MSE-optimal weight thresholds).
+    ``means`` (per-channel means of the float activations, from calibrate_stats) turns on bias correction:
+    each weighted op's bias absorbs the expected output shift that rounding its weights causes."""
     if io not in ("int8", "uint8", "float"):
         raise ValueError(f"io must be int8, uint8 or float, got {io!r}")
     check_supported(graph)
@@ -218,7 +246,7 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
     done: dict[str, tuple] = {}
     for op in g.ops:
         if op.type in WEIGHTED:
-            _quantize_weighted(g, op, params, weight_clip, per_channel_fc, done)
+            _quantize_weighted(g, op, params, weight_clip, per_channel_fc, done, means)
     for name, q in params.items():
         t = g.tensors[name]
         if t.is_const:
