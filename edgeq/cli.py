@@ -1,0 +1,265 @@
+"""The `edgeq` command line: thin verbs over the package's functions.
+
+Every verb parses its options, calls one function of the package and prints the result with rich. Errors a
+user can act on (EdgeqError, and OSError for files that cannot be read or written) become ONE line
+``edgeq: error: <message>`` on stderr and exit code 2; anything unexpected is reported the same way as
+``internal error: ...``. ``--debug`` (or EDGEQ_DEBUG=1) shows the traceback instead. A verb that writes files
+writes them atomically, so a failure never leaves a partial output behind.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import EdgeqError
+
+app = typer.Typer(
+    name="edgeq",
+    help=(
+        "Quantize float neural networks (.tflite / .onnx) to full-integer INT8 .tflite and inspect them.\n\n"
+        "Typical use:\n\n"
+        "  edgeq convert model.tflite -o model_int8.tflite --calib images/ --method kl\n\n"
+        "  edgeq convert model.onnx -o model_int8.tflite --calib calib.npz --io float\n\n"
+        "  edgeq inspect model_int8.tflite\n\n"
+        "Errors print one line and exit with code 2; add --debug (or set EDGEQ_DEBUG=1) for a traceback."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _debug() -> bool:
+    return _state["debug"] or os.environ.get("EDGEQ_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(str(msg).split())
+
+
+def _os_message(e: OSError) -> str:
+    what = e.strerror or str(e)
+    return f"{e.filename}: {what}" if e.filename else what
+
+
+def guarded(verb):
+    """Turn the verb's exceptions into the one-line error contract (or a traceback with --debug)."""
+
+    @functools.wraps(verb)
+    def run(*args, **kwargs):
+        try:
+            return verb(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001 - the whole point is to catch everything
+            if _debug():
+                raise
+            if isinstance(e, EdgeqError):
+                msg = str(e)
+            elif isinstance(e, OSError):
+                msg = _os_message(e)
+            else:
+                msg = f"internal error: {type(e).__name__}: {e}"
+            sys.stderr.write(f"edgeq: error: {_one_line(msg)}\n")
+            sys.stderr.flush()
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("edgeq: error: interrupted\n")
+            raise typer.Exit(130) from None
+
+    return run
+
+
+def _version(value: bool):
+    if value:
+        print(f"edgeq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors "
+                               "(same as EDGEQ_DEBUG=1)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the edgeq version and exit."),
+):
+    _state["debug"] = debug
+
+
+# ---------------------------------------------------------------------------------------------------------
+# convert
+class Method(str, Enum):
+    minmax = "minmax"
+    ema = "ema"
+    percentile = "percentile"
+    kl = "kl"
+    mse = "mse"
+
+
+class IoType(str, Enum):
+    int8 = "int8"
+    uint8 = "uint8"
+    float = "float"
+
+
+DEFAULT_METHOD = Method.mse  # edgeq.convert.DEFAULT_METHOD (a test keeps them equal; importing it here is slow)
+
+
+def _default_output(src: Path) -> Path:
+    return src.with_name(f"{src.stem}_int8.tflite")
+
+
+@app.command(
+    help=(
+        "Quantize a float .tflite or .onnx model to a full-integer INT8 .tflite.\n\n"
+        "Weights become int8 per output channel (symmetric); activations int8 per tensor, with ranges "
+        "measured on the calibration data (--calib). The data is in the source model's layout: NCHW for "
+        "ONNX. The written .tflite always takes NHWC image inputs; the summary says when that differs "
+        "from the source.\n\n"
+        "Calibration data: a directory of images (.jpg/.png/.bmp, preprocessed with --preprocess), a .npy "
+        "(one array, first axis = sample), a .npz (one array per model input, by name or in order) or a "
+        ".bin of raw float32 samples.\n\n"
+        "Example:  edgeq convert model.onnx -o model_int8.tflite --calib calib.npz --method kl"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def convert(
+    src: Path = typer.Argument(..., metavar="SRC", help="Float model: .tflite or .onnx.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Where to write the INT8 .tflite [default: <src>_int8.tflite]."),
+    calib: str = typer.Option(..., "--calib", "-c", help="Calibration data: image directory, .npy, .npz or .bin.",
+                              show_default=False),
+    method: Method = typer.Option(DEFAULT_METHOD, "--method", "-m",
+                                  help="How activation ranges are chosen: minmax (full observed range), ema "
+                                       "(moving-average min/max), percentile (clip at --percentile), kl "
+                                       "(entropy calibration), mse (clip to minimise quantization error)."),
+    percentile: float = typer.Option(99.99, "--percentile", min=50.0, max=100.0,
+                                     help="Percentile of |x| kept by --method percentile."),
+    io: IoType = typer.Option(IoType.int8, "--io",
+                              help="Type of the model's inputs and outputs: int8, uint8, or float (adds "
+                                   "QUANTIZE/DEQUANTIZE at the edges)."),
+    preprocess: Optional[str] = typer.Option(
+        None, "--preprocess", "-p",
+        help="How images become inputs, e.g. 'size=96x96,scale=1/255,mean=0.5,std=0.5,order=rgb,resize=crop' "
+             "(keys: size HxW, scale, mean, std (per channel a:b:c), order rgb|bgr, resize stretch|crop|pad, "
+             "layout nhwc|nchw). Default: the model's input size, scale=1/255."),
+    report: Optional[Path] = typer.Option(None, "--report",
+                                          help="Also write the fidelity report (per-layer SQNR, output SQNR, "
+                                               "top-1 agreement) as JSON to this file."),
+    weight_clip: bool = typer.Option(False, "--weight-clip",
+                                     help="Clip each weight channel to the range that minimises its "
+                                          "quantization error (MSE) instead of using max |w|."),
+):
+    from .convert import convert_file
+
+    output = output or _default_output(src)
+    _check_writable(output)
+    if report is not None:
+        _check_writable(report)
+    existed = output.exists()
+    try:
+        result = convert_file(src, output, calib=calib, method=method.value, percentile=percentile, io=io.value,
+                              preprocess=preprocess, weight_clip="mse" if weight_clip else "minmax",
+                              report=report, progress=sys.stdout.isatty())
+    except BaseException:
+        if not existed:  # the model may be written before the report fails: leave nothing behind
+            output.unlink(missing_ok=True)
+        raise
+    print_summary(result, _out())
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before the (slow) conversion when an output cannot be created."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory, not a file", str(path))
+    if not parent.is_dir():
+        raise FileNotFoundError(2, "folder does not exist" if not parent.exists() else "not a folder", str(parent))
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(13, "folder is not writable", str(parent))
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
+
+
+def print_summary(result, console: Console) -> None:
+    """The conversion summary: layout note, sizes, per-layer SQNR table, output SQNR and top-1 agreement."""
+    from .quantize.report import render
+
+    ratio = result.float_bytes / result.int8_bytes if result.int8_bytes else float("nan")
+    console.print(f"[bold]{result.src}[/] -> [bold]{result.dst}[/]  ({result.method}, io {result.io}, "
+                  f"{result.seconds:.1f} s)")
+    console.print(f"size: {_kb(result.float_bytes)} float -> {_kb(result.int8_bytes)} int8 ({ratio:.1f}x smaller)")
+    layout = f"input layout: {result.input_layout}"
+    if "NCHW" in result.input_layout:
+        layout += " - the .tflite takes NHWC inputs: feed x.transpose(0, 2, 3, 1) of your NCHW data"
+    console.print(layout)
+    console.print(f"calibration: {result.calib_samples} samples; fidelity on {result.holdout_samples} held-out")
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if result.report is not None:
+        render(result.report, console)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# inspect
+@app.command(
+    help=(
+        "Show a model's inputs and outputs, ops, tensors (shape, dtype, scale / zero point) and sizes.\n\n"
+        "Works on .tflite (float or quantized) and .onnx files. --json prints the same description as JSON "
+        "for scripts.\n\n"
+        "Example:  edgeq inspect model_int8.tflite"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def inspect(
+    model: Path = typer.Argument(..., metavar="MODEL", help="A .tflite or .onnx file.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+):
+    from .model.inspect import describe, render
+    from .convert import load_model
+
+    desc = describe(load_model(model))
+    if as_json:
+        print(json.dumps(desc, indent=2, default=_json_default))
+    else:
+        render(desc, _out())
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="edgeq")
+
+
+if __name__ == "__main__":
+    main()
