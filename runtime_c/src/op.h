@@ -60,6 +60,7 @@ typedef struct {
   const uint8_t *buf; /* the whole model buffer */
   size_t size;
   int64_t table;      /* offset of the table in buf, or -1 when the op has no options */
+  int32_t type;       /* the BuiltinOptions union type: it fixes each field's width and signedness */
 } eq_options;
 
 int32_t eq_opt_i32(const eq_options *o, int field, int32_t def);  /* int8/int16/int32/enum/bool fields */

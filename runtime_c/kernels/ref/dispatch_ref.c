@@ -1,0 +1,14 @@
+/* The kernel table when no per-ISA dispatcher (kernels/dispatch.c) is built: scalar reference only.
+ * The Makefile drops this file as soon as kernels/dispatch.c exists. */
+#include "eq_kernels.h"
+
+static const eq_kernel_table ref_table = {
+    "ref", eq_conv2d_s8, eq_depthwise_conv2d_s8, eq_fully_connected_s8,
+    eq_conv2d_s8_scratch_size, eq_depthwise_conv2d_s8_scratch_size,
+};
+
+const eq_kernel_table *eq_kernels(void) { return &ref_table; }
+
+const eq_kernel_table *eq_kernels_select(const char *isa) {
+  return (isa && isa[0] == 'r' && isa[1] == 'e' && isa[2] == 'f' && !isa[3]) ? &ref_table : 0;
+}

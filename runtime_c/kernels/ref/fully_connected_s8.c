@@ -1,0 +1,20 @@
+/* FULLY_CONNECTED, int8: acc = sum (w - zp_w) * (x - zp_in) + bias, requantized per output channel
+ * (per-tensor weights pass one value repeated). */
+#include "eq_kernels.h"
+#include "ref/fixedpoint.h"
+
+void eq_fully_connected_s8(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches,
+                           int32_t in_depth, int32_t out_depth, const int8_t *in, const int8_t *weights,
+                           const int32_t *bias, int8_t *out) {
+  for (int32_t b = 0; b < batches; ++b) {
+    const int8_t *x = in + (int64_t)b * in_depth;
+    for (int32_t o = 0; o < out_depth; ++o) {
+      const int8_t *w = weights + (int64_t)o * in_depth;
+      int32_t acc = 0;
+      for (int32_t d = 0; d < in_depth; ++d) acc += (w[d] + p->filter_offset) * (x[d] + p->input_offset);
+      if (bias) acc += bias[o];
+      acc = eq_mul_by_quantized_mul(acc, q->multiplier[o], q->shift[o]) + p->output_offset;
+      out[(int64_t)b * out_depth + o] = (int8_t)eq_clamp32(acc, p->act_min, p->act_max);
+    }
+  }
+}

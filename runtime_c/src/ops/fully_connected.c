@@ -1,0 +1,78 @@
+/* FULLY_CONNECTED: int8 input/output, int8 weights [out_depth, in_depth], optional int32 bias.
+ * Options (FullyConnectedOptions): activation 0, weights_format 1 (DEFAULT only), keep_num_dims 2.
+ * Per-tensor weights use TFLite's per-tensor multiplier (input_scale * weight_scale rounded to float
+ * first); per-channel weights use the per-channel formula (all in double) — they differ in the last
+ * bit for some scales, which changes outputs. */
+#include "../op_util.h"
+
+typedef struct {
+  eq_fc_params p;
+  eq_channel_quant q;
+  int32_t batches, in_depth, out_depth;
+} fc_data;
+
+static eq_status per_tensor_quant(eq_ctx *ctx, const eq_tensor *in, const eq_tensor *w, const eq_tensor *out,
+                                  int32_t channels, eq_channel_quant *q) {
+  const float product = in->scale * w->scale;
+  EQ_ENSURE(product >= 0.0f && out->scale > 0.0f, EQ_ERR_QUANT);
+  int32_t m, s;
+  eq_status st = eq_quantize_multiplier((double)product / (double)out->scale, &m, &s);
+  if (st != EQ_OK) return st;
+  int32_t *mult = eq_alloc_persistent(ctx, sizeof(int32_t) * (size_t)channels);
+  int32_t *shift = eq_alloc_persistent(ctx, sizeof(int32_t) * (size_t)channels);
+  EQ_ENSURE(mult && shift, EQ_ERR_ARENA_TOO_SMALL);
+  for (int32_t c = 0; c < channels; ++c) {
+    mult[c] = m;
+    shift[c] = s;
+  }
+  q->multiplier = mult;
+  q->shift = shift;
+  return EQ_OK;
+}
+
+static eq_status prepare(eq_ctx *ctx, eq_node *n) {
+  EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
+  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(in->type == EQ_INT8 && w->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(eq_opt_i32(&n->options, 1, 0) == 0, EQ_ERR_UNSUPPORTED_TYPE); /* shuffled weights */
+  EQ_ENSURE(w->ndim == 2 && w->dims[1] > 0, EQ_ERR_SHAPE);
+  fc_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  d->in_depth = w->dims[1];
+  d->out_depth = w->dims[0];
+  const int32_t total = eq_num_elements(in);
+  EQ_ENSURE(total % d->in_depth == 0, EQ_ERR_SHAPE);
+  d->batches = total / d->in_depth;
+  EQ_ENSURE(out->ndim >= 1 && out->dims[out->ndim - 1] == d->out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)eq_num_elements(out) == (int64_t)d->batches * d->out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE(!bias || eq_num_elements(bias) == d->out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
+  d->p.input_offset = -in->zero_point;
+  d->p.output_offset = out->zero_point;
+  eq_status st = eq_activation_range(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), out, &d->p.act_min, &d->p.act_max);
+  if (st != EQ_OK) return st;
+  if (w->nq == 1) {
+    d->p.filter_offset = -w->zero_point;
+    st = per_tensor_quant(ctx, in, w, out, d->out_depth, &d->q);
+  } else {
+    EQ_ENSURE(w->nq == d->out_depth, EQ_ERR_QUANT);
+    for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+    d->p.filter_offset = 0;
+    st = eq_conv_channel_quant(ctx, in, w, out, d->out_depth, &d->q);
+  }
+  if (st != EQ_OK) return st;
+  n->data = d;
+  return EQ_OK;
+}
+
+static eq_status eval(eq_ctx *ctx, eq_node *n) {
+  (void)ctx;
+  const fc_data *d = n->data;
+  const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  eq_kernels()->fully_connected_s8(&d->p, &d->q, d->batches, d->in_depth, d->out_depth, n->in[0]->data,
+                                   n->in[1]->data, bias ? bias->data : NULL, n->out[0]->data);
+  return EQ_OK;
+}
+
+const eq_op_impl eq_op_fully_connected = {"FULLY_CONNECTED", prepare, eval};

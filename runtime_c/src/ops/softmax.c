@@ -1,0 +1,45 @@
+/* SOFTMAX over the last axis, int8 -> int8 (output scale 1/256, zero point -128, as TFLite requires).
+ * SoftmaxOptions: beta 0. beta * input_scale is turned into a Q5.26 multiplier capped at 2^31 - 1, and
+ * differences below -floor(31 * 2^26 / 2^shift) are treated as exp = 0 (TFLite's input radius). */
+#include "../op_util.h"
+#include "eq_kernels_core.h"
+
+typedef struct {
+  eq_softmax_params p;
+  int32_t rows, depth;
+} softmax_data;
+
+static eq_status prepare(eq_ctx *ctx, eq_node *n) {
+  EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
+  const eq_tensor *in = n->in[0], *out = n->out[0];
+  EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
+  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && in->scale > 0.0f, EQ_ERR_QUANT);
+  EQ_ENSURE(out->zero_point == -128 && out->scale > 0.99f / 256 && out->scale < 1.01f / 256, EQ_ERR_QUANT);
+  softmax_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  d->depth = in->dims[in->ndim - 1];
+  d->rows = d->depth ? eq_num_elements(in) / d->depth : 0;
+  const double beta = (double)eq_opt_f32(&n->options, 0, 0.0f);
+  double real = beta * (double)in->scale * (double)(1 << (31 - 5));
+  if (real > 2147483647.0) real = 2147483647.0;
+  EQ_ENSURE(real > 1.0, EQ_ERR_QUANT);
+  int32_t shift;
+  eq_status st = eq_quantize_multiplier(real, &d->p.input_multiplier, &shift);
+  if (st != EQ_OK) return st;
+  EQ_ENSURE(shift >= 0, EQ_ERR_QUANT);
+  d->p.input_left_shift = shift;
+  const double radius = 31.0 * (double)(1 << 26) / (double)((int64_t)1 << shift);
+  d->p.diff_min = -(int32_t)eq_floor_f64(radius);
+  n->data = d;
+  return EQ_OK;
+}
+
+static eq_status eval(eq_ctx *ctx, eq_node *n) {
+  (void)ctx;
+  const softmax_data *d = n->data;
+  eq_softmax_s8(&d->p, d->rows, d->depth, n->in[0]->data, n->out[0]->data);
+  return EQ_OK;
+}
+
+const eq_op_impl eq_op_softmax = {"SOFTMAX", prepare, eval};
