@@ -380,8 +380,8 @@ def test_not_an_onnx_file(tmp_path):
     bad.write_bytes(b"\x08\x07this is not a protobuf model at all \xff\xfe")
     with pytest.raises(ModelError, match="m.onnx"):
         import_onnx(bad)
-    with pytest.raises(ModelError):
-        import_onnx(b"")
+    with pytest.raises(ModelError, match="^upload.onnx: not an ONNX model"):
+        import_onnx(b"", label="upload.onnx")
     with pytest.raises(ModelError, match="cannot read"):
         import_onnx(tmp_path / "missing.onnx")
 

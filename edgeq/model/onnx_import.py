@@ -253,16 +253,17 @@ class Converter:
         return g
 
 
-def import_onnx(src) -> Graph:
+def import_onnx(src, *, label: str | None = None) -> Graph:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) into the NHWC graph IR.
 
     4-D image inputs become NHWC: feed ``np.transpose(x_nchw, graph.input_perm[name])``; 4-D outputs come
     back NHWC and ``np.transpose(y, graph.output_perm[name])`` restores NCHW. BatchNormalization is folded
     into the Conv/Gemm before it, and a Relu/Clip(0,6) into its producer's fused activation.
-    Raises ModelError / UnsupportedError with a one-line message naming the file, node or tensor."""
+    Raises ModelError / UnsupportedError with a one-line message naming the file (``label`` when the model
+    is given as bytes), node or tensor."""
     from .onnx_fuse import finalize
 
-    og, label = prepare(src)
+    og, label = prepare(src, label)
     g = Converter(og, label).run()
     finalize(g)
     g.metadata["source_format"] = "onnx"

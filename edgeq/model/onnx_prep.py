@@ -48,17 +48,18 @@ class OnnxGraph:
 
 
 # loading ----------------------------------------------------------------------------------------------
-def load_onnx(src) -> tuple["onnx.ModelProto", str]:  # noqa: F821
+def load_onnx(src, label: str | None = None) -> tuple["onnx.ModelProto", str]:  # noqa: F821
+    """(model, label for messages); ``label`` overrides the name used in errors (e.g. the file of given bytes)."""
     import onnx
     from google.protobuf.message import DecodeError
 
     if isinstance(src, onnx.ModelProto):
         return src, f"ONNX model {src.graph.name!r}" if src.graph.name else "ONNX model"
     if isinstance(src, (bytes, bytearray, memoryview)):
-        data, label = bytes(src), "<bytes>"
+        data, label = bytes(src), label or "<bytes>"
     else:
         path = Path(src)
-        label = str(path)
+        label = label or str(path)
         try:
             data = path.read_bytes()
         except OSError as e:
@@ -292,10 +293,11 @@ def _fold_batchnorm(og: OnnxGraph) -> None:
 
 
 # entry ------------------------------------------------------------------------------------------------
-def prepare(src) -> tuple[OnnxGraph, str]:
+def prepare(src, label: str | None = None) -> tuple[OnnxGraph, str]:
     from onnx import numpy_helper
 
-    model, label = load_onnx(src)
+    model, default_label = load_onnx(src, label)
+    label = label or default_label
     opset = _opset(model, label)
     model = type(model).FromString(model.SerializeToString())  # never modify the caller's proto
     consts = {}
