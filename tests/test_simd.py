@@ -1,0 +1,206 @@
+"""Every SIMD variant of the conv / depthwise / fully connected kernels gives the same bytes as the reference
+kernel on the same inputs: random shapes, strides, dilations, paddings, depth multipliers, zero points,
+per-channel multipliers and activation ranges (Hypothesis, derandomized), plus the layer shapes of the
+MLPerf Tiny models. A variant this CPU lacks is skipped with the reason."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, os.path.dirname(__file__))
+import kernel_shim  # noqa: E402
+
+SIMD = ("avx2", "avx512vnni")
+FAST = settings(derandomize=True, deadline=None, max_examples=150,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def kernels() -> kernel_shim.Kernels:
+    missing = kernel_shim.missing_sources()
+    if missing:
+        pytest.skip(f"kernel sources not in the tree yet: {', '.join(missing)}")
+    return kernel_shim.Kernels()
+
+
+@pytest.fixture(params=SIMD)
+def isa(request, kernels) -> str:
+    if kernels.table(request.param) is None:
+        pytest.skip(f"this CPU lacks {request.param}: {request.param} kernels not exercised here")
+    return request.param
+
+
+def quant(rng: np.random.Generator, channels: int, fan_in: int, per_channel: bool):
+    """Multipliers and shifts that put typical accumulators in the int8 range, with a spread of scales
+    (and now and then an extreme shift) so the rounding and the clamps are both exercised."""
+    n = channels if per_channel else 1
+    scale = 60.0 / (math.sqrt(fan_in) * 128 * 70) * 2.0 ** rng.uniform(-3, 3, n)
+    m, e = np.frexp(scale)
+    mult = np.minimum(np.round(m * 2**31), 2**31 - 1).astype(np.int64)
+    shift = e.astype(np.int64)
+    if rng.random() < 0.1:
+        shift[rng.integers(n)] = rng.choice([-31, -20, 1, 5])
+    if not per_channel:
+        mult, shift = np.repeat(mult, channels), np.repeat(shift, channels)
+    return mult.astype(np.int32), shift.astype(np.int32)
+
+
+def act_range(rng: np.random.Generator, out_zp: int) -> tuple[int, int]:
+    kind = rng.integers(4)
+    if kind == 0:
+        return -128, 127
+    if kind == 1:
+        return max(out_zp, -128), 127  # RELU
+    lo, hi = sorted(rng.integers(-128, 128, 2))
+    return int(lo), int(hi)
+
+
+def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
+    return (size + 2 * pad - ((k - 1) * dilation + 1)) // stride + 1
+
+
+def conv_case(seed: int, n, h, w, cin, cout, kh, kw, sh, sw, dh, dw, pad_h, pad_w, depthwise, dm):
+    rng = np.random.default_rng(seed)
+    cout = cin * dm if depthwise else cout
+    oh, ow = out_size(h, kh, sh, dh, pad_h), out_size(w, kw, sw, dw, pad_w)
+    in_zp, out_zp = (int(v) for v in rng.integers(-128, 128, 2))
+    lo, hi = act_range(rng, out_zp)
+    params = dict(stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_h=pad_h, pad_w=pad_w,
+                  depth_multiplier=dm if depthwise else 1, input_offset=-in_zp, output_offset=out_zp,
+                  act_min=lo, act_max=hi)
+    x = rng.integers(-128, 128, (n, h, w, cin), dtype=np.int8)
+    wshape = (1, kh, kw, cout) if depthwise else (cout, kh, kw, cin)
+    wt = rng.integers(-127, 128, wshape, dtype=np.int8)
+    bias = rng.integers(-20000, 20000, cout, dtype=np.int32) if rng.random() < 0.85 else None
+    mult, shift = quant(rng, cout, kh * kw * (1 if depthwise else cin), per_channel=rng.random() < 0.8)
+    return params, x, wt, bias, mult, shift, (n, oh, ow, cout)
+
+
+def check_conv(kernels, isa, depthwise, case):
+    params, x, wt, bias, mult, shift, oshape = case
+    ref = kernels.conv("ref", depthwise, params, x, wt, bias, mult, shift, oshape)
+    got = kernels.conv(isa, depthwise, params, x, wt, bias, mult, shift, oshape)
+    np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {params} in {x.shape} filter {wt.shape}")
+
+
+@st.composite
+def conv_shapes(draw, depthwise: bool):
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h = draw(st.integers((kh - 1) * dh + 1, 14))
+    w = draw(st.integers((kw - 1) * dw + 1, 14))
+    pad_h, pad_w = draw(st.integers(0, (kh - 1) * dh)), draw(st.integers(0, (kw - 1) * dw))
+    cin = draw(st.integers(1, 40 if depthwise else 70))
+    cout = draw(st.integers(1, 80))
+    dm = draw(st.sampled_from([1, 1, 1, 2, 3])) if depthwise else 1
+    return dict(n=draw(st.integers(1, 2)), h=h, w=w, cin=cin, cout=cout, kh=kh, kw=kw, sh=sh, sw=sw, dh=dh,
+                dw=dw, pad_h=pad_h, pad_w=pad_w, depthwise=depthwise, dm=dm)
+
+
+@FAST
+@given(shape=conv_shapes(depthwise=False), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_matches_ref(kernels, isa, shape, seed):
+    check_conv(kernels, isa, False, conv_case(seed, **shape))
+
+
+@FAST
+@given(shape=conv_shapes(depthwise=True), seed=st.integers(0, 2**32 - 1))
+def test_depthwise_conv2d_matches_ref(kernels, isa, shape, seed):
+    check_conv(kernels, isa, True, conv_case(seed, **shape))
+
+
+@FAST
+@given(batches=st.integers(1, 3), in_depth=st.integers(1, 700), out_depth=st.integers(1, 140),
+       filter_zp=st.sampled_from([0, 0, 0, 3, -7]), seed=st.integers(0, 2**32 - 1))
+def test_fully_connected_matches_ref(kernels, isa, batches, in_depth, out_depth, filter_zp, seed):
+    rng = np.random.default_rng(seed)
+    in_zp, out_zp = (int(v) for v in rng.integers(-128, 128, 2))
+    lo, hi = act_range(rng, out_zp)
+    params = dict(input_offset=-in_zp, filter_offset=-filter_zp, output_offset=out_zp, act_min=lo, act_max=hi)
+    x = rng.integers(-128, 128, (batches, in_depth), dtype=np.int8)
+    wt = rng.integers(-127, 128, (out_depth, in_depth), dtype=np.int8)
+    bias = rng.integers(-20000, 20000, out_depth, dtype=np.int32) if rng.random() < 0.85 else None
+    mult, shift = quant(rng, out_depth, in_depth, per_channel=rng.random() < 0.3)
+    ref = kernels.fully_connected("ref", params, x, wt, bias, mult, shift)
+    got = kernels.fully_connected(isa, params, x, wt, bias, mult, shift)
+    np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {params} batches {batches} {in_depth}->{out_depth}")
+
+
+# (h, w, cin, cout, kh, kw, stride, pad) of every distinct conv / depthwise layer in the MLPerf Tiny models
+# (VWW MobileNetV1-0.25, ResNet-8, DS-CNN KWS), SAME padding as those models use.
+MLPERF_CONV = [(96, 96, 3, 8, 3, 3, 2), (48, 48, 8, 16, 1, 1, 1), (24, 24, 16, 32, 1, 1, 1), (24, 24, 32, 32, 1, 1, 1),
+               (12, 12, 32, 64, 1, 1, 1), (12, 12, 64, 64, 1, 1, 1), (6, 6, 64, 128, 1, 1, 1),
+               (6, 6, 128, 128, 1, 1, 1), (3, 3, 128, 256, 1, 1, 1), (3, 3, 256, 256, 1, 1, 1),
+               (32, 32, 3, 16, 3, 3, 1), (32, 32, 16, 16, 3, 3, 1), (32, 32, 16, 32, 3, 3, 2),
+               (16, 16, 32, 32, 3, 3, 1), (32, 32, 16, 32, 1, 1, 2), (16, 16, 32, 64, 3, 3, 2),
+               (8, 8, 64, 64, 3, 3, 1), (16, 16, 32, 64, 1, 1, 2), (49, 10, 1, 64, 10, 4, 2), (25, 5, 64, 64, 1, 1, 1)]
+MLPERF_DW = [(48, 48, 8, 1), (48, 48, 16, 2), (24, 24, 32, 1), (24, 24, 32, 2), (12, 12, 64, 1), (12, 12, 64, 2),
+             (6, 6, 128, 1), (6, 6, 128, 2), (3, 3, 256, 1), (25, 5, 64, 1)]
+MLPERF_FC = [(640, 128), (128, 128), (128, 8), (8, 128), (128, 640), (256, 2), (64, 10), (64, 12)]
+
+
+def same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
+    out = -(-size // stride)
+    return out, max((out - 1) * stride + k - size, 0) // 2
+
+
+@pytest.mark.parametrize("layer", MLPERF_CONV, ids=lambda s: "x".join(map(str, s)))
+def test_conv2d_mlperf_shapes(kernels, isa, layer):
+    h, w, cin, cout, kh, kw, s = layer
+    (oh, ph), (ow, pw) = same_padding(h, kh, s), same_padding(w, kw, s)
+    case = list(conv_case(sum(layer), 1, h, w, cin, cout, kh, kw, s, s, 1, 1, ph, pw, False, 1))
+    case[6] = (1, oh, ow, cout)
+    check_conv(kernels, isa, False, case)
+
+
+@pytest.mark.parametrize("layer", MLPERF_DW, ids=lambda s: "x".join(map(str, s)))
+def test_depthwise_mlperf_shapes(kernels, isa, layer):
+    h, w, c, s = layer
+    (oh, ph), (ow, pw) = same_padding(h, 3, s), same_padding(w, 3, s)
+    case = list(conv_case(sum(layer), 1, h, w, c, c, 3, 3, s, s, 1, 1, ph, pw, True, 1))
+    case[6] = (1, oh, ow, c)
+    check_conv(kernels, isa, True, case)
+
+
+@pytest.mark.parametrize("layer", MLPERF_FC, ids=lambda s: "x".join(map(str, s)))
+def test_fully_connected_mlperf_shapes(kernels, isa, layer):
+    k, n = layer
+    rng = np.random.default_rng(k * 1000 + n)
+    for in_zp in (-128, 89):  # AD's first layer has a zero point other than -128
+        params = dict(input_offset=-in_zp, filter_offset=0, output_offset=-5, act_min=-128, act_max=127)
+        x = rng.integers(-128, 128, (1, k), dtype=np.int8)
+        wt = rng.integers(-127, 128, (n, k), dtype=np.int8)
+        bias = rng.integers(-20000, 20000, n, dtype=np.int32)
+        mult, shift = quant(rng, n, k, per_channel=False)
+        np.testing.assert_array_equal(kernels.fully_connected(isa, params, x, wt, bias, mult, shift),
+                                      kernels.fully_connected("ref", params, x, wt, bias, mult, shift))
+
+
+def test_dispatch_picks_best_and_honours_edgeq_isa(kernels):
+    """eq_kernels() picks the best variant this CPU runs; EDGEQ_ISA forces one it runs and is ignored
+    otherwise. Each case runs in a fresh process since the choice is made once."""
+    best = next((v for v in ("avx512vnni", "avx2") if kernels.table(v) is not None), "ref")
+    code = ("import sys; sys.path.insert(0, %r); import kernel_shim; print(kernel_shim.Kernels().default_isa())"
+            % os.path.dirname(__file__))
+
+    def chosen(env_isa: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "EDGEQ_ISA"}
+        if env_isa is not None:
+            env["EDGEQ_ISA"] = env_isa
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert chosen(None) == best
+    assert chosen("ref") == "ref"
+    assert chosen("no-such-isa") == best
+    for v in SIMD:
+        assert chosen(v) == (v if kernels.table(v) is not None else best)
+    assert kernels.table("neon") is None  # an Arm variant is never offered on this host
