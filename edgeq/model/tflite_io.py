@@ -21,6 +21,9 @@ from edgeq.model import tflite_schema as S
 
 FILE_IDENTIFIER = b"TFL3"
 SIGNATURE_KEY = "tflite.signature"  # Graph.metadata entry holding the SignatureDef read from a file (JSON)
+LAYOUT_KEY = "edgeq.layout"  # model metadata holding Graph.input_perm / output_perm (JSON)
+# Metadata that describes the file it came from (converter, runtime version), not a graph edgeq rewrites.
+_SOURCE_ONLY_METADATA = {"min_runtime_version", "CONVERSION_METADATA"}
 BUFFER_ALIGN = 16
 
 
@@ -59,9 +62,14 @@ def _load(src) -> tuple[bytes, str, str]:
     return data, str(p), p.stem
 
 
-def read_tflite(src: str | Path | bytes) -> Graph:
-    """Parse a .tflite file (path or bytes) into a Graph. Malformed input raises ModelError."""
-    data, label, stem = _load(src)
+def read_tflite(src: str | Path | bytes, *, label: str | None = None) -> Graph:
+    """Parse a .tflite file (path or bytes) into a Graph. Malformed input raises ModelError.
+
+    ``label`` names the source in error messages and the graph (useful when passing bytes read from a file)."""
+    data, where, stem = _load(src)
+    if label is not None:
+        where, stem = str(label), Path(str(label)).stem or stem
+    label = where
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
         raise ModelError(f"{label}: not a TFLite model (no TFL3 flatbuffer identifier)")
     try:
@@ -92,6 +100,7 @@ class _Reader:
         g.inputs = [self._name(i, "graph input") for i in _ints(self.sg.inputs)]
         g.outputs = [self._name(i, "graph output") for i in _ints(self.sg.outputs)]
         self._read_signature()
+        self._read_metadata()
         if model.description:
             g.metadata["description"] = _str(model.description)
         _fold_constant_ops(g, label)
@@ -171,6 +180,26 @@ class _Reader:
                 member = {v: k for k, v in S._enum_members(union).items()}.get(typ)
                 return S.options_to_dict(obj, member)
         return {}
+
+    def _read_metadata(self):
+        for md in self.m.metadata or []:
+            name = _str(md.name)
+            if name in _SOURCE_ONLY_METADATA or not 0 <= md.buffer < len(self.buffers):
+                continue
+            data = self.buffers[md.buffer].data
+            try:
+                text = bytes(np.asarray(data if data is not None else [], np.uint8)).decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # binary metadata (another tool's) is not carried over
+            if name == LAYOUT_KEY:
+                try:
+                    lay = json.loads(text)
+                    self.graph.input_perm = {k: tuple(v) for k, v in lay.get("input_perm", {}).items()}
+                    self.graph.output_perm = {k: tuple(v) for k, v in lay.get("output_perm", {}).items()}
+                except (ValueError, AttributeError, TypeError):
+                    raise ModelError(f"{self.label}: metadata {LAYOUT_KEY!r} is not valid JSON") from None
+            else:
+                self.graph.metadata[name] = text.rstrip("\0")
 
     def _read_signature(self):
         sigs = self.m.signatureDefs or []
@@ -341,6 +370,7 @@ def write_tflite(graph: Graph) -> bytes:
     model.operatorCodes, model.subgraphs, model.buffers = codes, [sg], buffers
     model.description = graph.metadata.get("description", "edgeq")
     model.signatureDefs = [_signature(graph, index)]
+    model.metadata = _metadata(graph, buffers)
     builder = _AlignedBuilder(1024 + sum(len(b.data) if b.data is not None else 0 for b in buffers) * 2)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
@@ -385,6 +415,23 @@ def _write_op(g: Graph, op: Op, index: dict[str, int]):
         else:
             o.builtinOptions2Type, o.builtinOptions2 = code, obj
     return o, (op.type, custom, _op_version(g, op))
+
+
+def _metadata(g: Graph, buffers: list) -> list:
+    """Graph.metadata strings (and the layout bridges) as named model metadata buffers."""
+    entries = {k: v for k, v in g.metadata.items() if k not in (SIGNATURE_KEY, "description")}
+    if g.input_perm or g.output_perm:
+        entries[LAYOUT_KEY] = json.dumps({"input_perm": {k: list(v) for k, v in g.input_perm.items()},
+                                          "output_perm": {k: list(v) for k, v in g.output_perm.items()}})
+    out = []
+    for name, text in entries.items():
+        b = fb.BufferT()
+        b.data = np.frombuffer(str(text).encode("utf-8"), dtype=np.uint8)
+        m = fb.MetadataT()
+        m.name, m.buffer = name, len(buffers)
+        buffers.append(b)
+        out.append(m)
+    return out
 
 
 def _signature(g: Graph, index: dict[str, int]):
