@@ -107,11 +107,12 @@ def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "
                     percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
                     observer_factory: Callable[[], Observer] | None = None,
                     ) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
-    """calibrate() plus the mean of every float activation along its last (channel) axis, which the
-    quantizer uses to correct the bias shift that weight rounding causes."""
+    """calibrate() plus the mean along the last (channel) axis of every input of CONV_2D, DEPTHWISE_CONV_2D and
+    FULLY_CONNECTED, which the quantizer uses to correct the bias shift that weight rounding causes."""
     n = check_samples(graph, samples)
     factory = observer_factory or (lambda: make_observer(method, percentile=percentile))
     observers = {k: factory() for k in float_activations(graph)}
+    want_mean = {op.inputs[0] for op in graph.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
     with _progress(progress, n, f"calibrating ({method})") as advance:
@@ -120,10 +121,12 @@ def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "
             for k, obs in observers.items():
                 a = acts[k]
                 obs.update(a)
+                done = a.shape[0]
+                if k not in want_mean:
+                    continue
                 flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
                 sums[k] = sums.get(k, 0.0) + flat.sum(axis=0, dtype=np.float64)
                 counts[k] = counts.get(k, 0) + flat.shape[0]
-                done = a.shape[0]
             advance(done)
     ranges = {k: obs.range() for k, obs in observers.items()}
     means = {k: (sums[k] / counts[k]).astype(np.float32) for k in sums}

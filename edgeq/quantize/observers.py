@@ -29,10 +29,19 @@ class Observer:
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
+    return _finite_range(x)[0]
+
+
+def _finite_range(x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(finite values, min, max). NaN and inf show in the extremes: no full isfinite pass on clean data."""
     x = np.asarray(x, dtype=np.float32).ravel()
-    if not np.isfinite(x).all():
+    if x.size == 0:
+        return x, math.inf, -math.inf
+    lo, hi = float(x.min()), float(x.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         x = x[np.isfinite(x)]
-    return x
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (math.inf, -math.inf)
+    return x, lo, hi
 
 
 class MinMaxObserver(Observer):
@@ -45,10 +54,10 @@ class MinMaxObserver(Observer):
         self.rmax = -math.inf
 
     def update(self, x):
-        x = _finite(x)
+        x, lo, hi = _finite_range(x)
         if x.size:
-            self.rmin = min(self.rmin, float(x.min()))
-            self.rmax = max(self.rmax, float(x.max()))
+            self.rmin = min(self.rmin, lo)
+            self.rmax = max(self.rmax, hi)
 
     def range(self):
         if self.rmin > self.rmax:
@@ -128,10 +137,9 @@ class Histogram:
         self.k0 = lo
 
     def update(self, x: np.ndarray) -> None:
-        x = _finite(x)
+        x, lo, hi = _finite_range(x)
         if x.size == 0:
             return
-        lo, hi = float(x.min()), float(x.max())
         self.zeros += int(np.count_nonzero(x == 0))
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         if self.width == 0.0:
@@ -141,8 +149,11 @@ class Histogram:
             # a power of two keeps later doublings aligned with round binary numbers
             self.width = 2.0 ** math.ceil(math.log2(span / (self.bins - 1)))
         self._grow_to(math.floor(self.min / self.width), math.floor(self.max / self.width))
-        k = np.floor(x / self.width).astype(np.int64) - self.k0
-        np.clip(k, 0, self.counts.size - 1, out=k)
+        k = np.floor(x * np.float32(1.0 / self.width)).astype(np.intp)
+        k -= self.k0
+        # float rounding of x/w can step one bin past either end
+        if k.size and (k.min() < 0 or k.max() >= self.counts.size):
+            np.clip(k, 0, self.counts.size - 1, out=k)
         self.counts += np.bincount(k, minlength=self.counts.size)
 
     def edges(self) -> np.ndarray:
@@ -272,22 +283,25 @@ class KLObserver(_HistogramObserver):
 
 def quant_mse(counts: np.ndarray, centers: np.ndarray, width: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Expected squared error of int8 affine quantization on [lo, hi] (arrays of candidates) for a histogram:
-    uniform rounding noise S²/12 inside the range, squared distance to the clip edge outside."""
-    lo = np.minimum(lo, 0.0)[:, None]
-    hi = np.maximum(hi, 0.0)[:, None]
+    uniform rounding noise S²/12 inside the range, squared distance to the clip edge (plus the bin's own
+    spread w²/12) outside. O(1) per candidate through prefix sums of n, n·c and n·c²."""
+    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
     s = np.maximum(hi - lo, 1e-30) / (QLEVELS - 1)
-    c = centers[None, :]
-    clip = np.clip(c, lo, hi)
-    outside = (c - clip) ** 2 + width * width / 12.0
-    inside = np.broadcast_to(s * s / 12.0, outside.shape)
-    err = np.where((c >= lo) & (c <= hi), inside, outside)
-    return err @ counts
+    n = np.concatenate([[0.0], np.cumsum(counts)])
+    c1 = np.concatenate([[0.0], np.cumsum(counts * centers)])
+    c2 = np.concatenate([[0.0], np.cumsum(counts * centers * centers)])
+    i_lo = np.searchsorted(centers, lo, side="left")  # bins [0, i_lo) lie below lo
+    i_hi = np.searchsorted(centers, hi, side="right")  # bins [i_hi, end) lie above hi
+    below = c2[i_lo] - 2 * lo * c1[i_lo] + lo * lo * n[i_lo]
+    above = (c2[-1] - c2[i_hi]) - 2 * hi * (c1[-1] - c1[i_hi]) + hi * hi * (n[-1] - n[i_hi])
+    n_out = n[i_lo] + n[-1] - n[i_hi]
+    inside = (n[-1] - n_out) * s * s / 12.0
+    return below + above + n_out * width * width / 12.0 + inside
 
 
 class MSEObserver(_HistogramObserver):
-    """MSE-optimal clipping: shrink each end of [min, max] to minimize the expected quantization error.
-
-    A coarse scan of one common shrink factor, then a coordinate refinement of each end on its own."""
+    """MSE-optimal clipping: shrink each end of [min, max] to minimize the expected quantization error."""
 
     name = "mse"
 
@@ -298,18 +312,14 @@ class MSEObserver(_HistogramObserver):
         centers = (h.edges()[:-1] + h.edges()[1:]) / 2
         counts, w = h.counts, h.width
         lo0, hi0 = min(h.min, 0.0), max(h.max, 0.0)
-        alphas = np.linspace(0.05, 1.0, 96)
-        errs = quant_mse(counts, centers, w, alphas * lo0, alphas * hi0)
-        a = alphas[int(np.argmin(errs))]
-        lo, hi = a * lo0, a * hi0
-        fine = np.linspace(0.02, 1.0, 128)
-        for _ in range(2):
-            if hi0 > 0:
-                cand = fine * hi0
-                hi = float(cand[int(np.argmin(quant_mse(counts, centers, w, np.full_like(cand, lo), cand)))])
-            if lo0 < 0:
-                cand = fine * lo0
-                lo = float(cand[int(np.argmin(quant_mse(counts, centers, w, cand, np.full_like(cand, hi))))])
+        # every pair of ends on a 200 x 200 grid of fractions of [min, max] (one-signed tensors: one end)
+        fr = np.linspace(0.01, 1.0, 200)
+        los = fr * lo0 if lo0 < 0 else np.zeros(1)
+        his = fr * hi0 if hi0 > 0 else np.zeros(1)
+        lo_g, hi_g = np.meshgrid(los, his, indexing="ij")
+        errs = quant_mse(counts, centers, w, lo_g.ravel(), hi_g.ravel())
+        k = int(np.argmin(errs))
+        lo, hi = float(lo_g.ravel()[k]), float(hi_g.ravel()[k])
         return max(lo, h.min), min(hi, h.max)
 
 
