@@ -374,6 +374,15 @@ def test_matmul_3d_const_and_activation_operands():
     assert g.ops[0].options["keep_num_dims"] is True
 
 
+def test_row_major_4d_results_stay_row_major_through_elementwise_ops():
+    """4-D MatMul results are kept in ONNX order: the Mul between them and the Reshape after need no TRANSPOSE."""
+    inits = {"w1": rand(6, 6, scale=0.3), "w2": rand(6, 6, scale=0.3), "s": np.asarray([1, 12, 6], np.int64)}
+    nodes = [node("MatMul", ["x", "w1"], ["m1"]), node("MatMul", ["x", "w2"], ["m2"]), node("Mul", ["m1", "m2"], ["p"]),
+             node("Reshape", ["p", "s"], ["y"])]
+    g = check(make_model(nodes, {"x": (1, 3, 4, 6)}, ["y"], inits))
+    assert op_types(g) == ["TRANSPOSE", "FULLY_CONNECTED", "FULLY_CONNECTED", "MUL", "RESHAPE"]
+
+
 # errors -------------------------------------------------------------------------------------------------
 def test_not_an_onnx_file(tmp_path):
     bad = tmp_path / "m.onnx"

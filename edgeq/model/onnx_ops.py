@@ -100,6 +100,16 @@ def _hard_sigmoid(cv, n):
             fused_activation_function="NONE")
 
 
+def _shared_layout(cv, names, rank) -> tuple[int, ...]:
+    """The layout for an op over ``names``: the one every full-rank activation operand already has (so a
+    row-major 4-D result of MatMul stays row-major through Add), else the canonical one."""
+    acts = [x for x in names if x and cv.const(x) is None]
+    layouts = {cv.layout_of(x) for x in acts}
+    if len(layouts) == 1 and all(len(cv.shape(x)) == rank for x in acts):
+        return layouts.pop()
+    return canonical(rank)
+
+
 _BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV", "Max": "MAXIMUM", "Min": "MINIMUM"}
 
 
@@ -108,8 +118,8 @@ def _binary(cv, n):
     if len(n.inputs) != 2:
         raise cv.unsupported(f"{len(n.inputs)} inputs (edgeq takes 2)")
     rank = len(cv.shape(n.outputs[0]))
-    perm = canonical(rank)
     a, b = n.inputs
+    perm = _shared_layout(cv, [a, b], rank)
     type_ = _BINARY[n.op]
     divisor = cv.const(b) if n.op == "Div" else None
     if divisor is not None and divisor.dtype.kind == "f":
@@ -461,9 +471,7 @@ def _concat(cv, n):
     rank = len(cv.shape(n.outputs[0]))
     axis = _axis(cv, int(n.attrs["axis"]), rank)
     ins = [i for i in n.inputs if i and int(np.prod(cv.shape(i))) > 0]
-    # Keep a shared non-canonical layout (e.g. after MatMul) rather than transposing every input.
-    layouts = {cv.layout_of(i) for i in ins if cv.const(i) is None}
-    perm = layouts.pop() if len(layouts) == 1 else canonical(rank)
+    perm = _shared_layout(cv, ins, rank)
     out = cv.output(0, perm)
     if len(ins) == 1:
         cv.reshape_op(cv.get(ins[0], perm), out, cv.ir_shape(out))
