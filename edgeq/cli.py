@@ -47,7 +47,8 @@ def _debug() -> bool:
 
 
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # Piped output (files, CI logs) gets wide tables instead of rich's 80-column fallback.
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _one_line(msg: str) -> str:
