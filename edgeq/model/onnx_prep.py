@@ -246,7 +246,7 @@ def _uses(og: OnnxGraph, name: str) -> int:
     return sum(i == name for n in og.nodes for i in n.inputs) + sum(og.resolve(o) == name for o in og.outputs)
 
 
-def _bn_scale_shift(og: OnnxGraph, bn: ONode) -> tuple[np.ndarray, np.ndarray] | None:
+def bn_scale_shift(og: OnnxGraph, bn: ONode) -> tuple[np.ndarray, np.ndarray] | None:
     if not all(i in og.consts for i in bn.inputs[1:5]):
         return None
     gamma, beta, mean, var = (og.consts[i].astype(np.float64) for i in bn.inputs[1:5])
@@ -261,7 +261,7 @@ def _fold_batchnorm(og: OnnxGraph) -> None:
     for bn in og.nodes:
         if bn.op != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1:
             continue
-        st = _bn_scale_shift(og, bn)
+        st = bn_scale_shift(og, bn)
         prev = producer.get(bn.inputs[0])
         if st is None or prev is None or prev.op not in ("Conv", "Gemm") or _uses(og, bn.inputs[0]) != 1:
             continue
