@@ -16,6 +16,71 @@ BUILD = ROOT / "runtime_c" / "build" / "kernel_shim"
 REF_SOURCES = ("conv2d_s8.c", "depthwise_conv2d_s8.c", "fully_connected_s8.c")
 VARIANTS = ("ref", "avx2", "avx512vnni")
 
+# The conv / depthwise / fully connected layers of the MLPerf Tiny int8 models in execution order, all with
+# SAME padding: ("conv", h, w, c_in, c_out, kh, kw, stride), ("dw", h, w, c, stride) (3x3, multiplier 1),
+# ("fc", in_depth, out_depth). Input zero point -128 except where a fourth field of fc says otherwise.
+_VWW_TAIL = [("dw", 6, 6, 128, 1), ("conv", 6, 6, 128, 128, 1, 1, 1)] * 5
+MLPERF_LAYERS = {
+    "vww": [("conv", 96, 96, 3, 8, 3, 3, 2), ("dw", 48, 48, 8, 1), ("conv", 48, 48, 8, 16, 1, 1, 1),
+            ("dw", 48, 48, 16, 2), ("conv", 24, 24, 16, 32, 1, 1, 1), ("dw", 24, 24, 32, 1),
+            ("conv", 24, 24, 32, 32, 1, 1, 1), ("dw", 24, 24, 32, 2), ("conv", 12, 12, 32, 64, 1, 1, 1),
+            ("dw", 12, 12, 64, 1), ("conv", 12, 12, 64, 64, 1, 1, 1), ("dw", 12, 12, 64, 2),
+            ("conv", 6, 6, 64, 128, 1, 1, 1)] + _VWW_TAIL +
+           [("dw", 6, 6, 128, 2), ("conv", 3, 3, 128, 256, 1, 1, 1), ("dw", 3, 3, 256, 1),
+            ("conv", 3, 3, 256, 256, 1, 1, 1), ("fc", 256, 2)],
+    "resnet8": [("conv", 32, 32, 3, 16, 3, 3, 1), ("conv", 32, 32, 16, 16, 3, 3, 1), ("conv", 32, 32, 16, 16, 3, 3, 1),
+                ("conv", 32, 32, 16, 32, 3, 3, 2), ("conv", 16, 16, 32, 32, 3, 3, 1), ("conv", 32, 32, 16, 32, 1, 1, 2),
+                ("conv", 16, 16, 32, 64, 3, 3, 2), ("conv", 8, 8, 64, 64, 3, 3, 1), ("conv", 16, 16, 32, 64, 1, 1, 2),
+                ("fc", 64, 10)],
+    "kws": [("conv", 49, 10, 1, 64, 10, 4, 2)] + [("dw", 25, 5, 64, 1), ("conv", 25, 5, 64, 64, 1, 1, 1)] * 4 +
+           [("fc", 64, 12)],
+    "ad": [("fc", 640, 128, 89)] + [("fc", 128, 128)] * 3 + [("fc", 128, 8), ("fc", 8, 128)] +
+          [("fc", 128, 128)] * 3 + [("fc", 128, 640)],
+}
+
+
+def same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
+    """Output size and top/left padding of TFLite's SAME padding."""
+    out = -(-size // stride)
+    return out, max((out - 1) * stride + k - size, 0) // 2
+
+
+def layer_case(layer: tuple, rng: np.random.Generator):
+    """Random int8 operands for one MLPERF_LAYERS entry: (kind, params, x, w, bias, mult, shift, out_shape)."""
+    kind = layer[0]
+    if kind == "fc":
+        k, n = layer[1], layer[2]
+        in_zp = layer[3] if len(layer) > 3 else -128
+        params = dict(input_offset=-in_zp, filter_offset=0, output_offset=-5, act_min=-128, act_max=127)
+        x = rng.integers(-128, 128, (1, k), dtype=np.int8)
+        w = rng.integers(-127, 128, (n, k), dtype=np.int8)
+        fan_in, n_out, out_shape = k, n, None
+    else:
+        if kind == "conv":
+            h, wd, cin, cout, kh, kw, s = layer[1:]
+        else:
+            h, wd, cin, s = layer[1:]
+            cout, kh, kw = cin, 3, 3
+        (oh, ph), (ow, pw) = same_padding(h, kh, s), same_padding(wd, kw, s)
+        params = dict(stride_h=s, stride_w=s, dilation_h=1, dilation_w=1, pad_h=ph, pad_w=pw, depth_multiplier=1,
+                      input_offset=128, output_offset=-128, act_min=-128, act_max=127)
+        x = rng.integers(-128, 128, (1, h, wd, cin), dtype=np.int8)
+        w = rng.integers(-127, 128, (1, kh, kw, cout) if kind == "dw" else (cout, kh, kw, cin), dtype=np.int8)
+        fan_in, n_out, out_shape = kh * kw * (1 if kind == "dw" else cin), cout, (1, oh, ow, cout)
+    bias = rng.integers(-20000, 20000, n_out, dtype=np.int32)
+    scale = 60.0 / (np.sqrt(fan_in) * 128 * 70) * 2.0 ** rng.uniform(-1, 1, n_out)
+    m, e = np.frexp(scale)
+    mult = np.minimum(np.round(m * 2**31), 2**31 - 1).astype(np.int32)
+    return kind, params, x, w, bias, mult, e.astype(np.int32), out_shape
+
+
+def layer_call(kernels: "Kernels", isa: str, case):
+    """(callable, output) for a layer_case on a variant."""
+    kind, params, x, w, bias, mult, shift, out_shape = case
+    if kind == "fc":
+        return kernels.fully_connected_call(isa, params, x, w, bias, mult, shift)
+    return kernels.conv_call(isa, kind == "dw", params, x, w, bias, mult, shift, out_shape)
+
 CDEF = """
 typedef struct { int32_t n, h, w, c; } eq_shape4;
 typedef struct {
@@ -91,9 +156,11 @@ class Kernels:
         q.shift = self._ptr("int32_t *", shift)
         return q
 
-    def conv(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
-             mult: np.ndarray, shift: np.ndarray, out_shape: tuple[int, int, int, int]) -> np.ndarray:
-        """x [n, h, w, c] int8, w [c_out, kh, kw, c_in] (depthwise: [1, kh, kw, c_out]); returns the output."""
+    def conv_call(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, w: np.ndarray,
+                  bias: np.ndarray | None, mult: np.ndarray, shift: np.ndarray,
+                  out_shape: tuple[int, int, int, int]):
+        """A zero-argument callable running the kernel once, and the output array it writes.
+        x [n, h, w, c] int8, w [c_out, kh, kw, c_in] (depthwise: [1, kh, kw, c_out])."""
         t = self.table(isa)
         p = self.ffi.new("eq_conv_params *", params)
         s_in = self.ffi.new("eq_shape4 *", x.shape)
@@ -103,19 +170,41 @@ class Kernels:
         scratch = np.full(size_fn(p, s_in, s_f, s_out) + 16, 0x5A, np.uint8)  # junk, as a reused arena holds
         out = np.zeros(out_shape, np.int8)
         fn = t.depthwise_conv2d_s8 if depthwise else t.conv2d_s8
-        # offset by 16 bytes: the arena only promises 16-byte alignment
-        fn(p, self._quant(mult, shift), s_in, self._ptr("int8_t *", x), s_f, self._ptr("int8_t *", w),
-           self._ptr("int32_t *", bias), s_out, self._ptr("int8_t *", out),
-           self.ffi.cast("void *", scratch.ctypes.data + 16))
+        keep = (p, s_in, s_f, s_out, scratch, x, w, bias, mult, shift, q := self._quant(mult, shift))
+        # 16 bytes in: the arena only promises 16-byte alignment
+        args = (p, q, s_in, self._ptr("int8_t *", x), s_f, self._ptr("int8_t *", w), self._ptr("int32_t *", bias),
+                s_out, self._ptr("int8_t *", out), self.ffi.cast("void *", scratch.ctypes.data + 16))
+
+        def run():
+            fn(*args)
+            return keep
+        return run, out
+
+    def conv(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
+             mult: np.ndarray, shift: np.ndarray, out_shape: tuple[int, int, int, int]) -> np.ndarray:
+        run, out = self.conv_call(isa, depthwise, params, x, w, bias, mult, shift, out_shape)
+        run()
         return out
 
-    def fully_connected(self, isa: str, params: dict, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
-                        mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """x [batches, in_depth] int8, w [out_depth, in_depth] int8; returns [batches, out_depth]."""
+    def fully_connected_call(self, isa: str, params: dict, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
+                             mult: np.ndarray, shift: np.ndarray):
+        """A zero-argument callable and its output [batches, out_depth]; x [batches, in_depth],
+        w [out_depth, in_depth] int8."""
         t = self.table(isa)
         p = self.ffi.new("eq_fc_params *", params)
         out = np.zeros((x.shape[0], w.shape[0]), np.int8)
-        t.fully_connected_s8(p, self._quant(mult, shift), x.shape[0], x.shape[1], w.shape[0],
-                             self._ptr("int8_t *", x), self._ptr("int8_t *", w), self._ptr("int32_t *", bias),
-                             self._ptr("int8_t *", out))
+        keep = (p, x, w, bias, mult, shift, q := self._quant(mult, shift))
+        fn = t.fully_connected_s8
+        args = (p, q, x.shape[0], x.shape[1], w.shape[0], self._ptr("int8_t *", x), self._ptr("int8_t *", w),
+                self._ptr("int32_t *", bias), self._ptr("int8_t *", out))
+
+        def run():
+            fn(*args)
+            return keep
+        return run, out
+
+    def fully_connected(self, isa: str, params: dict, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
+                        mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        run, out = self.fully_connected_call(isa, params, x, w, bias, mult, shift)
+        run()
         return out

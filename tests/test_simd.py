@@ -134,54 +134,19 @@ def test_fully_connected_matches_ref(kernels, isa, batches, in_depth, out_depth,
     np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {params} batches {batches} {in_depth}->{out_depth}")
 
 
-# (h, w, cin, cout, kh, kw, stride, pad) of every distinct conv / depthwise layer in the MLPerf Tiny models
-# (VWW MobileNetV1-0.25, ResNet-8, DS-CNN KWS), SAME padding as those models use.
-MLPERF_CONV = [(96, 96, 3, 8, 3, 3, 2), (48, 48, 8, 16, 1, 1, 1), (24, 24, 16, 32, 1, 1, 1), (24, 24, 32, 32, 1, 1, 1),
-               (12, 12, 32, 64, 1, 1, 1), (12, 12, 64, 64, 1, 1, 1), (6, 6, 64, 128, 1, 1, 1),
-               (6, 6, 128, 128, 1, 1, 1), (3, 3, 128, 256, 1, 1, 1), (3, 3, 256, 256, 1, 1, 1),
-               (32, 32, 3, 16, 3, 3, 1), (32, 32, 16, 16, 3, 3, 1), (32, 32, 16, 32, 3, 3, 2),
-               (16, 16, 32, 32, 3, 3, 1), (32, 32, 16, 32, 1, 1, 2), (16, 16, 32, 64, 3, 3, 2),
-               (8, 8, 64, 64, 3, 3, 1), (16, 16, 32, 64, 1, 1, 2), (49, 10, 1, 64, 10, 4, 2), (25, 5, 64, 64, 1, 1, 1)]
-MLPERF_DW = [(48, 48, 8, 1), (48, 48, 16, 2), (24, 24, 32, 1), (24, 24, 32, 2), (12, 12, 64, 1), (12, 12, 64, 2),
-             (6, 6, 128, 1), (6, 6, 128, 2), (3, 3, 256, 1), (25, 5, 64, 1)]
-MLPERF_FC = [(640, 128), (128, 128), (128, 8), (8, 128), (128, 640), (256, 2), (64, 10), (64, 12)]
+MLPERF_DISTINCT = sorted({layer for layers in kernel_shim.MLPERF_LAYERS.values() for layer in layers}, key=str)
 
 
-def same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    return out, max((out - 1) * stride + k - size, 0) // 2
-
-
-@pytest.mark.parametrize("layer", MLPERF_CONV, ids=lambda s: "x".join(map(str, s)))
-def test_conv2d_mlperf_shapes(kernels, isa, layer):
-    h, w, cin, cout, kh, kw, s = layer
-    (oh, ph), (ow, pw) = same_padding(h, kh, s), same_padding(w, kw, s)
-    case = list(conv_case(sum(layer), 1, h, w, cin, cout, kh, kw, s, s, 1, 1, ph, pw, False, 1))
-    case[6] = (1, oh, ow, cout)
-    check_conv(kernels, isa, False, case)
-
-
-@pytest.mark.parametrize("layer", MLPERF_DW, ids=lambda s: "x".join(map(str, s)))
-def test_depthwise_mlperf_shapes(kernels, isa, layer):
-    h, w, c, s = layer
-    (oh, ph), (ow, pw) = same_padding(h, 3, s), same_padding(w, 3, s)
-    case = list(conv_case(sum(layer), 1, h, w, c, c, 3, 3, s, s, 1, 1, ph, pw, True, 1))
-    case[6] = (1, oh, ow, c)
-    check_conv(kernels, isa, True, case)
-
-
-@pytest.mark.parametrize("layer", MLPERF_FC, ids=lambda s: "x".join(map(str, s)))
-def test_fully_connected_mlperf_shapes(kernels, isa, layer):
-    k, n = layer
-    rng = np.random.default_rng(k * 1000 + n)
-    for in_zp in (-128, 89):  # AD's first layer has a zero point other than -128
-        params = dict(input_offset=-in_zp, filter_offset=0, output_offset=-5, act_min=-128, act_max=127)
-        x = rng.integers(-128, 128, (1, k), dtype=np.int8)
-        wt = rng.integers(-127, 128, (n, k), dtype=np.int8)
-        bias = rng.integers(-20000, 20000, n, dtype=np.int32)
-        mult, shift = quant(rng, n, k, per_channel=False)
-        np.testing.assert_array_equal(kernels.fully_connected(isa, params, x, wt, bias, mult, shift),
-                                      kernels.fully_connected("ref", params, x, wt, bias, mult, shift))
+@pytest.mark.parametrize("layer", MLPERF_DISTINCT, ids=lambda t: "_".join(map(str, t)))
+def test_mlperf_layer_shapes(kernels, isa, layer):
+    """The exact layer shapes of the MLPerf Tiny models (as the models quantize them: SAME padding, input zero
+    point -128, or 89 for the first AD layer)."""
+    case = kernel_shim.layer_case(layer, np.random.default_rng(len(str(layer))))
+    ref_run, ref = kernel_shim.layer_call(kernels, "ref", case)
+    run, got = kernel_shim.layer_call(kernels, isa, case)
+    ref_run()
+    run()
+    np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {layer}")
 
 
 def test_dispatch_picks_best_and_honours_edgeq_isa(kernels):

@@ -41,19 +41,24 @@ size_t eq_conv2d_s8_avx512vnni_scratch_size(const eq_conv_params *p, const eq_sh
   return 64 + (size_t)d.K4 * d.N16 + 4 * sizeof(int32_t) * d.N16 + (size_t)d.MB * d.K4;
 }
 
-/* pw[(k4 * N16 + n) * 4 + j] = filter[n][4 * k4 + j], zero outside [N) x [K) */
+/* pw[(k4 * N16 + n) * 4 + j] = filter[n][4 * k4 + j], zero outside [N) x [K). Repacked at every call
+ * (the kernel signature has no prepare step), so the common K % 4 == 0 case gathers 16 rows at once. */
 static EQ_AVX512 void pack_weights(const int8_t *f, const conv_dims *d, int8_t *pw) {
-  memset(pw, 0, (size_t)d->K4 * d->N16);
   if (d->K % 4 == 0) {
-    for (int32_t n = 0; n < d->N; n++) {
-      const int8_t *row = f + (size_t)n * d->K;
-      int8_t *dst = pw + (size_t)n * 4;
-      for (int32_t k4 = 0; k4 < d->K4 / 4; k4++) memcpy(dst + (size_t)k4 * d->N16 * 4, row + 4 * k4, 4);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(d->K));
+    for (int32_t n0 = 0; n0 < d->N16; n0 += 16) {
+      const __mmask16 k = eq512_mask(d->N - n0);
+      const int8_t *src = f + (size_t)n0 * d->K;
+      for (int32_t k4 = 0; k4 < d->K4 / 4; k4++)
+        _mm512_storeu_si512(pw + ((size_t)k4 * d->N16 + n0) * 4,
+                            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, rows, src + 4 * k4, 1));
     }
-  } else {
-    for (int32_t n = 0; n < d->N; n++)
-      for (int32_t k = 0; k < d->K; k++) pw[((size_t)(k / 4) * d->N16 + n) * 4 + (k & 3)] = f[(size_t)n * d->K + k];
+    return;
   }
+  memset(pw, 0, (size_t)d->K4 * d->N16);
+  for (int32_t n = 0; n < d->N; n++)
+    for (int32_t k = 0; k < d->K; k++) pw[((size_t)(k / 4) * d->N16 + n) * 4 + (k & 3)] = f[(size_t)n * d->K + k];
 }
 
 /* Per channel: bias + (input_offset - 128) * sum(w), and the requantization constants. */
