@@ -1,7 +1,5 @@
 /* op.h's builtin-options accessors: a field is read with the width the schema gives it (from
  * eq_options_layout), after checking it lies inside the verified table. Unknown or absent -> default. */
-#include <string.h>
-
 #include "fb.h"
 #include "op.h"
 #include "options.h"
@@ -12,7 +10,10 @@ static char field_at(const eq_options *o, int field, eq_fb *fb, size_t *pos) {
   *pos = 0;
   if (!o || o->table < 0 || o->type <= 0 || o->type >= EQ_OPTIONS_TYPES || field < 0) return 0;
   const char *layout = eq_options_layout[o->type];
-  if (!layout || (size_t)field >= strlen(layout)) return 0;
+  if (!layout) return 0;
+  for (int i = 0; i < field; ++i)
+    if (!layout[i]) return 0;
+  if (!layout[field]) return 0;
   char code = layout[field];
   size_t width;
   switch (code) {

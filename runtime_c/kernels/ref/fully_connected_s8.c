@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED, int8: acc = sum (w - zp_w) * (x - zp_in) + bias, requantized per output channel
- * (per-tensor weights pass one value repeated). */
+ * (per-tensor weights pass one value repeated), with the single-rounding requantization LiteRT's
+ * reference FC uses (see fixedpoint.h). */
 #include "eq_kernels.h"
 #include "ref/fixedpoint.h"
 
@@ -13,7 +14,7 @@ void eq_fully_connected_s8(const eq_fc_params *p, const eq_channel_quant *q, int
       int32_t acc = 0;
       for (int32_t d = 0; d < in_depth; ++d) acc += (w[d] + p->filter_offset) * (x[d] + p->input_offset);
       if (bias) acc += bias[o];
-      acc = eq_mul_by_quantized_mul(acc, q->multiplier[o], q->shift[o]) + p->output_offset;
+      acc = eq_mul_by_quantized_mul_single(acc, q->multiplier[o], q->shift[o]) + p->output_offset;
       out[(int64_t)b * out_depth + o] = (int8_t)eq_clamp32(acc, p->act_min, p->act_max);
     }
   }

@@ -15,7 +15,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
-  if (n->out[0]->data != n->in[0]->data) memmove(n->out[0]->data, n->in[0]->data, n->in[0]->bytes);
+  if (n->out[0]->data != n->in[0]->data) memcpy(n->out[0]->data, n->in[0]->data, n->in[0]->bytes);
   return EQ_OK;
 }
 
