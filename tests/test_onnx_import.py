@@ -96,8 +96,7 @@ def bn(prefix, x, y):
 
 
 # whole networks -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("opset", [13, 17])
-def test_pytorch_style_cnn_with_depthwise_block(opset):
+def pytorch_style_cnn(opset):
     """conv/bn/relu/maxpool, a depthwise-separable block (dw conv/bn/relu6, pw conv/bn/relu), GAP, gemm."""
     inits = {"w1": rand(8, 3, 3, 3, scale=0.3), "w_dw": rand(8, 1, 3, 3, scale=0.3), "w_pw": rand(16, 8, 1, 1, scale=0.3),
              "fc_w": rand(10, 16, scale=0.3), "fc_b": rand(10), "six": np.float32(6), "zero": np.float32(0),
@@ -111,13 +110,43 @@ def test_pytorch_style_cnn_with_depthwise_block(opset):
         node("GlobalAveragePool", ["r3"], ["gap"]), node("Flatten", ["gap"], ["flat"]),
         node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1),
     ]
-    g = check(make_model(nodes, {"x": (1, 3, 16, 16)}, ["logits"], inits, opset), litert=True)
+    return make_model(nodes, {"x": (1, 3, 16, 16)}, ["logits"], inits, opset)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_pytorch_style_cnn_with_depthwise_block(opset):
+    g = check(pytorch_style_cnn(opset), litert=True)
     assert op_types(g) == ["CONV_2D", "MAX_POOL_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "RESHAPE",
                            "FULLY_CONNECTED"]
     acts = [op.options.get("fused_activation_function") for op in g.ops if "CONV" in op.type]
     assert acts == ["RELU", "RELU6", "RELU"]
     assert g.input_perm == {"x": (0, 2, 3, 1)} and g.tensors["x"].shape == (1, 16, 16, 3)
     assert g.ops[0].options["padding"] == "SAME"
+
+
+def test_pytorch_style_cnn_int8_in_litert_keeps_30db_sqnr():
+    """The issue's acceptance: conv/bn/relu/pool/gemm + a depthwise block converts; int8 in LiteRT vs onnxruntime."""
+    import edgeq
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    m = pytorch_style_cnn(13)
+    calib = rand(48, 3, 16, 16)
+    held_out = rand(16, 3, 16, 16)
+    int8 = edgeq.convert(m.SerializeToString(), calib=calib, io="float", progress=False)
+    it = Interpreter(model_content=int8, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    types = {d["dtype"] for d in it.get_tensor_details() if d["name"] not in ("x", "logits")}
+    assert np.int8 in types
+    sig, noise = 0.0, 0.0
+    for x in held_out:
+        it.set_tensor(it.get_input_details()[0]["index"], np.transpose(x[None], (0, 2, 3, 1)).copy())
+        it.invoke()
+        y = it.get_tensor(it.get_output_details()[0]["index"])
+        r = ort_run(m, {"x": x[None]})[0]
+        sig, noise = sig + float(np.sum(r.astype(np.float64) ** 2)), noise + float(np.sum((y - r) ** 2.0))
+    sqnr = 10 * np.log10(sig / noise)
+    print(f"int8 SQNR vs onnxruntime: {sqnr:.1f} dB")
+    assert sqnr >= 30.0
 
 
 def test_torch_flatten_chain_matmul_bias_and_layout_transpose():

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .onnx_import import Converter, canonical
-from .onnx_prep import ONode
+from .onnx_prep import ONode, bn_scale_shift
 
 HANDLERS: dict = {}
 
@@ -151,8 +151,6 @@ def _prelu(cv, n):
 @handles("BatchNormalization")
 def _batchnorm(cv, n):
     """A BatchNormalization that could not be folded into a Conv/Gemm: y = x*s + t per channel (axis 1)."""
-    from .onnx_prep import bn_scale_shift
-
     st = bn_scale_shift(cv.og, n)
     if st is None:
         raise cv.unsupported("scale, bias, mean and variance must be constants")
