@@ -6,8 +6,9 @@ The example is a small CNN trained on scikit-learn's digits (tools/make_example_
   1. converts it to a full-integer INT8 .tflite with edgeq.convert, calibrated on the digits train split;
   2. runs the float model and the INT8 model on the held-out test split (LiteRT; onnxruntime for the
      float .onnx);
-  3. prints float accuracy, INT8 accuracy, top-1 agreement and the output SQNR.
-Further stages (the INT8 file on runtime_c on the host, then on a board) are added to STAGES below.
+  3. runs the INT8 model on edgeq's C runtime (host build) and counts outputs bit-exact with LiteRT;
+  4. prints float accuracy, INT8 accuracy, top-1 agreement, output SQNR and the bit-exact count.
+The board run (runtime_c on a Cortex-M) is the next entry of STAGES below.
 """
 from __future__ import annotations
 
@@ -37,37 +38,53 @@ def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
     return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
 
 
-# --- runners: each takes NCHW test images and returns float outputs [N, 10] ---------------------------------
-def run_litert(model: bytes | Path, x_nchw: np.ndarray) -> np.ndarray:
-    """Run a .tflite (float or quantized I/O) one image at a time in LiteRT's reference kernels."""
+# --- runners: each takes NCHW test images; quantized I/O is converted with the model's own parameters -------
+def run_litert(model: bytes | Path, x_nchw: np.ndarray, *, raw: bool = False) -> np.ndarray:
+    """Run a .tflite one image at a time in LiteRT's reference kernels (BUILTIN_REF, the bit-exactness
+    oracle). Returns float outputs [N, 10], or the model's own (int8) outputs when ``raw``."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kw = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
     it = Interpreter(**kw, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     it.allocate_tensors()
     i, o = it.get_input_details()[0], it.get_output_details()[0]
+    q_in, q_out = (i["dtype"], *i["quantization"]), o["quantization"]
     outs = []
     for xi in x_nchw.transpose(0, 2, 3, 1):  # the .tflite takes NHWC
-        it.set_tensor(i["index"], _to_input(xi[None], i))
+        it.set_tensor(i["index"], to_model(xi[None], *q_in))
         it.invoke()
-        outs.append(_from_output(it.get_tensor(o["index"]), o))
+        y = it.get_tensor(o["index"])
+        outs.append(y if raw else to_float(y, *q_out))
     return np.concatenate(outs)
 
 
-def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = detail["dtype"]
+def run_runtime_c(model: bytes, x_nchw: np.ndarray) -> np.ndarray:
+    """Run an INT8 .tflite on edgeq's C runtime (host build, through cffi); returns its raw outputs."""
+    from edgeq.runtime import Interpreter
+
+    it = Interpreter(model)
+    t = it.inputs[0]
+    return np.concatenate([it.run(to_model(xi[None], t.dtype, t.scale, t.zero_point))[0]
+                           for xi in x_nchw.transpose(0, 2, 3, 1)])
+
+
+def to_model(x: np.ndarray, dtype, scale: float, zero_point: int) -> np.ndarray:
     if np.issubdtype(dtype, np.floating):
         return x.astype(dtype)
-    scale, zp = detail["quantization"]
     info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
 
 
-def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
+def to_float(y: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     if np.issubdtype(y.dtype, np.floating):
         return y.astype(np.float32)
-    scale, zp = detail["quantization"]
-    return ((y.astype(np.int32) - zp) * scale).astype(np.float32)
+    return ((y.astype(np.int32) - zero_point) * scale).astype(np.float32)
+
+
+def output_quant(model: bytes) -> tuple[float, int]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=model).get_output_details()[0]["quantization"]
 
 
 def run_onnxruntime(path: Path, x_nchw: np.ndarray) -> np.ndarray:
@@ -92,18 +109,32 @@ class Row:
     agreement: float
     sqnr: float
     note: str = ""
+    bit_exact: bool = True  # vs LiteRT BUILTIN_REF, for stages that run another engine
+
+
+def _row(src: Path, engine: str, y: np.ndarray, y_float: np.ndarray, y_int8: np.ndarray, note: str = "") -> Row:
+    return Row(src.name, engine, float(np.mean(y_float.argmax(1) == y)), float(np.mean(y_int8.argmax(1) == y)),
+               float(np.mean(y_int8.argmax(1) == y_float.argmax(1))), sqnr_db(y_float, y_int8), note)
 
 
 def litert_stage(src: Path, int8: bytes, x: np.ndarray, y: np.ndarray, y_float: np.ndarray) -> Row:
-    y_int8 = run_litert(int8, x)
-    return Row(src.name, "LiteRT ref", float(np.mean(y_float.argmax(1) == y)),
-               float(np.mean(y_int8.argmax(1) == y)), float(np.mean(y_int8.argmax(1) == y_float.argmax(1))),
-               sqnr_db(y_float, y_int8))
+    return _row(src, "LiteRT ref", y, y_float, run_litert(int8, x))
 
 
-# Each stage runs the INT8 model somewhere and compares it with the float model. The runtime_c host run
-# (edgeq.runtime.Interpreter, with its bit-exact count against LiteRT) and the board run are appended here.
-STAGES = [litert_stage]
+def runtime_c_stage(src: Path, int8: bytes, x: np.ndarray, y: np.ndarray, y_float: np.ndarray) -> Row:
+    """edgeq's C runtime on the host; its raw int8 outputs are compared byte for byte with LiteRT's."""
+    raw = run_runtime_c(int8, x)
+    ref = run_litert(int8, x, raw=True)
+    exact = int(np.sum(np.all(raw.reshape(len(x), -1) == ref.reshape(len(x), -1), axis=1)))
+    row = _row(src, "runtime_c host", y, y_float, to_float(raw, *output_quant(int8)),
+               note=f"{exact}/{len(x)}")
+    row.bit_exact = exact == len(x)
+    return row
+
+
+# Each stage runs the INT8 model somewhere and compares it with the float model. The board run (runtime_c
+# on a Cortex-M, through edgeq.device) is appended here when it exists.
+STAGES = [litert_stage, runtime_c_stage]
 
 
 def calibration_for(src: Path, x_train: np.ndarray) -> np.ndarray:
@@ -114,7 +145,7 @@ def calibration_for(src: Path, x_train: np.ndarray) -> np.ndarray:
 def main() -> int:
     import edgeq
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
     x_tr, _, x_te, y_te = digits_split()
     console.print(f"[bold]edgeq demo[/]: digits CNN, calibrated on {len(x_tr)} training images, "
                   f"evaluated on {len(x_te)} held-out test images (method: {METHOD})")
@@ -134,17 +165,19 @@ def main() -> int:
 
     table = Table(title="float vs INT8 on the digits test split",
                   caption="agree: top-1 agreement of INT8 with float; SQNR: of the INT8 output vs float; "
-                          "LiteRT ref: LiteRT's reference kernels (BUILTIN_REF)")
-    for col in ("source", "INT8 on", "float acc", "INT8 acc", "agree", "SQNR"):
+                          "LiteRT ref: LiteRT's reference kernels (BUILTIN_REF); bit-exact: test images whose "
+                          "INT8 output equals LiteRT ref's byte for byte")
+    for col in ("source", "INT8 on", "float acc", "INT8 acc", "agree", "SQNR", "bit-exact"):
         table.add_column(col, justify="left" if col in ("source", "INT8 on") else "right", no_wrap=True)
     for r in rows:
         table.add_row(r.source, r.engine, f"{r.float_acc:.2%}", f"{r.int8_acc:.2%}", f"{r.agreement:.2%}",
-                      f"{r.sqnr:.1f} dB" + (f" {r.note}" if r.note else ""))
+                      f"{r.sqnr:.1f} dB", r.note)
     console.print(table)
     worst = min(r.int8_acc - r.float_acc for r in rows)
-    ok = all(r.sqnr >= 20 for r in rows) and worst >= -0.02
-    console.print("[green]demo passed[/]: INT8 within 2 points of float, SQNR >= 20 dB" if ok else
-                  "[red]demo failed[/]: INT8 fidelity below the bar (accuracy drop > 2 points or SQNR < 20 dB)")
+    ok = all(r.sqnr >= 20 for r in rows) and worst >= -0.02 and all(r.bit_exact for r in rows)
+    console.print("[green]demo passed[/]: INT8 within 2 points of float, SQNR >= 20 dB, runtime_c bit-exact "
+                  "with LiteRT" if ok else
+                  "[red]demo failed[/]: accuracy drop > 2 points, SQNR < 20 dB or runtime_c not bit-exact")
     return 0 if ok else 1
 
 
