@@ -3,6 +3,7 @@
     import edgeq
     int8_bytes = edgeq.convert("model.onnx", calib="calib.npz", method="mse")
     result = edgeq.convert_file("model.tflite", "model_int8.tflite", calib="images/")
+    y, = edgeq.Interpreter("model_int8.tflite").run(x)   # edgeq's C runtime on the host
 
 The public names load their modules on first use, so ``import edgeq`` stays fast.
 """
@@ -18,6 +19,7 @@ _LAZY = {
     "convert_file": ("edgeq.convert", "convert_file"),
     "load_calibration": ("edgeq.data", "load_calibration"),
     "ImagePreprocess": ("edgeq.data", "ImagePreprocess"),
+    "Interpreter": ("edgeq.runtime", "Interpreter"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -247,6 +247,94 @@ def inspect(
         render(desc, _out())
 
 
+# ---------------------------------------------------------------------------------------------------------
+# run
+@app.command(
+    help=(
+        "Run an INT8 .tflite on edgeq's C runtime (runtime_c, host build) and print or save its outputs.\n\n"
+        "--input is a .npy (single-input models) or .npz (arrays by input name or in order) in the model's "
+        "own layout (NHWC for images). An array of the input's shape runs once; a stack of samples "
+        "[N, ...] runs once per sample. Float data given to a quantized input is quantized with the "
+        "input's scale and zero point. Outputs are the model's own (e.g. int8); --output saves them "
+        "(.npy for one output, .npz for several).\n\n"
+        "Example:  edgeq run model_int8.tflite --input x.npy --output y.npy"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def run(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    input: Path = typer.Option(..., "--input", "-i", help="Input data: .npy or .npz.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the outputs: .npy or .npz."),
+):
+    import numpy as np
+
+    from .runtime import Interpreter
+
+    if output is not None:
+        _check_writable(output)
+    it = Interpreter(model)
+    xs = _run_inputs(input, it.inputs)
+    n = xs[0].shape[0]
+    runs = [it.run([x[k:k + 1].reshape(t.shape) for x, t in zip(xs, it.inputs)]) for k in range(n)]
+    ys = [np.concatenate([r[j] for r in runs]) if n > 1 else runs[0][j] for j in range(len(it.outputs))]
+    if output is not None:
+        if output.suffix == ".npz":
+            _save_atomic(output, lambda f: np.savez(f, **{t.name: y for t, y in zip(it.outputs, ys)}))
+        elif len(ys) == 1:
+            _save_atomic(output, lambda f: np.save(f, ys[0]))
+        else:
+            raise EdgeqError(f"{output}: the model has {len(ys)} outputs; save them to a .npz")
+    console = _out()
+    console.print(f"{model}: {n} run(s) on runtime_c, arena {it.arena_bytes} bytes")
+    for t, y in zip(it.outputs, ys):
+        console.print(f"output {t.name!r}: shape {list(y.shape)} {y.dtype}"
+                      + (f" -> {output}" if output is not None else ""))
+        if y.size <= 64:
+            console.print(np.array2string(y, max_line_width=110))
+
+
+def _run_inputs(path: Path, inputs) -> list:
+    """The --input arrays, one per model input, stacked on a leading sample axis, in the model's dtype."""
+    import numpy as np
+
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                arrays = [z[t.name] for t in inputs] if all(t.name in z.files for t in inputs) else \
+                    [z[k] for k in z.files]
+        else:
+            arrays = [np.load(path, allow_pickle=False)]
+    except ValueError as e:
+        raise EdgeqError(f"{path}: not a numpy .npy/.npz file ({e})") from None
+    if len(arrays) != len(inputs):
+        raise EdgeqError(f"{path}: {len(arrays)} array(s) for a model with {len(inputs)} input(s)")
+    out = []
+    for a, t in zip(arrays, inputs):
+        if tuple(a.shape) == tuple(t.shape):
+            a = a[None]
+        elif a.ndim != len(t.shape) or tuple(a.shape[1:]) != tuple(t.shape[1:]) or a.shape[0] == 0:
+            raise EdgeqError(f"{path}: array of shape {list(a.shape)} does not fit input {t.name!r} of shape "
+                             f"{list(t.shape)} (give [N, {', '.join(map(str, t.shape[1:]))}] for N samples)")
+        if np.issubdtype(a.dtype, np.floating) and np.issubdtype(t.dtype, np.integer):
+            info = np.iinfo(t.dtype)
+            a = np.clip(np.round(a / t.scale) + t.zero_point, info.min, info.max)
+        out.append(a.astype(t.dtype))
+    if len({a.shape[0] for a in out}) > 1:
+        raise EdgeqError(f"{path}: the inputs have different sample counts")
+    return out
+
+
+def _save_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _json_default(o):
     import numpy as np
 

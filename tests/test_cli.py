@@ -151,6 +151,31 @@ def test_inspect_text_and_json(tmp_path, calib):
     assert json.loads(r.stdout)["inputs"][0]["shape"] == [1, 8, 8, 1]
 
 
+def test_run_on_runtime_c_matches_litert(tmp_path, calib, digits):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    model = tmp_path / "q.tflite"
+    assert run("convert", ONNX_MODEL, "-o", model, "--calib", calib).exit_code == 0
+    x = digits[0][-8:].transpose(0, 2, 3, 1)  # NHWC floats: quantized by the verb
+    np.save(tmp_path / "x.npy", x)
+    r = run("run", model, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert r.exit_code == 0, r.output
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (8, 10) and y.dtype == np.int8
+    it = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    s, z = i["quantization"]
+    for k in range(8):
+        it.set_tensor(i["index"], np.clip(np.round(x[k:k + 1] / s) + z, -128, 127).astype(np.int8))
+        it.invoke()
+        np.testing.assert_array_equal(y[k], it.get_tensor(o["index"])[0])
+    # NCHW data for the NHWC model: refused with the shapes, nothing written
+    r = run("run", model, "--input", calib, "--output", tmp_path / "bad.npy")
+    assert r.exit_code == 2 and "[64, 1, 8, 8]" in r.stderr and "[1, 8, 8, 1]" in r.stderr
+    assert not (tmp_path / "bad.npy").exists()
+
+
 def _console_script() -> Path:
     script = Path(sys.executable).with_name("edgeq")
     assert script.exists(), f"the edgeq console script is not installed beside {sys.executable} (run make setup)"
