@@ -5,6 +5,7 @@ op leaves axis 0 alone (``batchable``) they run through the graph together, ``ba
 one at a time. Either way the results are stacked on axis 0 again."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
@@ -45,15 +46,26 @@ def run_float(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarr
     together = n > 1 and step > 1 and batchable(graph)
     parts: list[dict[str, np.ndarray]] = []
     start = 0
-    while start < n:
-        size = min(step, n - start) if together else 1
-        chunk = [f[start:start + size] for f in feeds] if n > 1 else feeds
-        parts.append(_run_once(graph, chunk, consts, want, size if size > 1 else None))
-        start += size
+    with _blas_one_thread():
+        while start < n:
+            size = min(step, n - start) if together else 1
+            chunk = [f[start:start + size] for f in feeds] if n > 1 else feeds
+            parts.append(_run_once(graph, chunk, consts, want, size if size > 1 else None))
+            start += size
     values = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
     if capture:
         return values
     return [values[o] for o in graph.outputs]
+
+
+def _blas_one_thread():
+    """The matrices here are small: BLAS threads cost more in wake-ups than they gain, and on a busy
+    machine they spin against other processes (measured 4x slower on VWW with 2 threads under load)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _feeds(graph: Graph, inputs) -> tuple[list[np.ndarray], int]:

@@ -66,8 +66,10 @@ def conv2d(ctx: Ctx):
     n = x.shape[0]
     if kh == kw == 1:
         cols = xp[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :]
-    else:
-        cols = np.concatenate([t for _, _, t in _taps(xp, oh, ow, kh, kw, sh, sw, dh, dw)], axis=3)
+    else:  # im2col in one copy; columns ordered (kh, kw, c) like the OHWI filter
+        win = np.lib.stride_tricks.sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
+        win = win[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :, ::dh, ::dw]
+        cols = win.transpose(0, 1, 2, 4, 5, 3)
     if groups == 1:
         y = cols.reshape(-1, kh * kw * cin) @ w.reshape(cout, -1).T
     else:  # grouped: each group of output channels sees its own slice of input channels
@@ -90,9 +92,16 @@ def depthwise_conv2d(ctx: Ctx):
         x = np.repeat(x, mult, axis=3)
     kh, kw, sh, sw, dh, dw, pad = _geometry(ctx, kh, kw)
     xp, oh, ow, _ = _pad_spatial(x, kh, kw, sh, sw, dh, dw, pad)
-    acc = np.zeros((x.shape[0], oh, ow, cout), dtype=np.float32)
+    # Rows of (ow * channels) with the filter tiled along them: with few channels numpy's inner loop
+    # would otherwise be only `channels` long (measured 7x slower for 8 channels).
+    n = x.shape[0]
+    acc = np.zeros((n, oh, ow * cout), dtype=np.float32)
+    tmp = np.empty_like(acc)
+    wt = np.tile(w[0].astype(np.float32, copy=False), (1, 1, ow))
     for i, j, tap in _taps(xp, oh, ow, kh, kw, sh, sw, dh, dw):
-        acc += tap * w[0, i, j]
+        np.multiply(tap.reshape(n, oh, ow * cout), wt[i, j], out=tmp)
+        acc += tmp
+    acc = acc.reshape(n, oh, ow, cout)
     if b is not None:
         acc += b
     return fused(acc, ctx.opt.get("fused_activation_function"), ctx.where())
