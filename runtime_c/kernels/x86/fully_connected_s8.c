@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED int8 for AVX2, a matrix-vector product per batch row: 8 weight rows at a time,
  * 16 values of the row per vpmaddwd against the input widened to int16 with its offset added.
- * The filter offset is folded out exactly: sum (x + io)(w + fo) = sum (x + io) w + fo * sum (x + io). */
+ * The filter offset is folded out exactly: sum (x + io)(w + fo) = sum (x + io) w + fo * sum (x + io).
+ * Requantized with the single rounding of the reference FC (eq_mul_by_quantized_mul_single). */
 #include "x86_common.h"
 #include "x86_kernels.h"
 
@@ -58,9 +59,8 @@ EQ_AVX2 void eq_fully_connected_s8_avx2(const eq_fc_params *p, const eq_channel_
         extra[r] = (int32_t)e;
       }
       s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)extra));
-      eq256_quant qq = nr == ROWS ? eq256_load_quant(q->multiplier + n0, q->shift + n0)
-                                  : eq256_load_quant_n(q->multiplier + n0, q->shift + n0, nr);
-      eq256_store_n(out + (size_t)b * N + n0, eq256_finish(s, qq, out_off, lo, hi), nr);
+      eq256_store_n(out + (size_t)b * N + n0,
+                    eq256_finish_single(s, q->multiplier + n0, q->shift + n0, nr, out_off, lo, hi), nr);
     }
   }
 }

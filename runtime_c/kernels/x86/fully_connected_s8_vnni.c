@@ -2,7 +2,8 @@
  * time, 64 bytes of the row per vpdpbusd against the input as unsigned bytes (x + 128). The true sum
  * of (x + input_offset) * (w + filter_offset) is restored exactly:
  *   sum (x + 128) w  -  (128 - input_offset) sum w  +  filter_offset * sum (x + input_offset),
- * the middle term by a second vpdpbusd, skipped for the usual input zero point of -128. */
+ * the middle term by a second vpdpbusd, skipped for the usual input zero point of -128. Requantized
+ * with the single rounding of the reference FC (eq_mul_by_quantized_mul_single). */
 #include "x86_common.h"
 #include "x86_kernels.h"
 
@@ -80,9 +81,8 @@ EQ_AVX512 void eq_fully_connected_s8_avx512vnni(const eq_fc_params *p, const eq_
       int32_t extra[ROWS] = {0};
       for (int32_t r = 0; r < nr; r++) extra[r] = (int32_t)((bias ? (uint32_t)bias[n0 + r] : 0u) + fterm);
       s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)extra));
-      eq256_quant qq = nr == ROWS ? eq256_load_quant(q->multiplier + n0, q->shift + n0)
-                                  : eq256_load_quant_n(q->multiplier + n0, q->shift + n0, nr);
-      eq256_store_n(out + (size_t)b * N + n0, eq256_finish(s, qq, out_off, lo, hi), nr);
+      eq256_store_n(out + (size_t)b * N + n0,
+                    eq256_finish_single(s, q->multiplier + n0, q->shift + n0, nr, out_off, lo, hi), nr);
     }
   }
 }

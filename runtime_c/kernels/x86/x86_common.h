@@ -83,6 +83,42 @@ EQ_INLINE EQ_AVX2 void eq256_store_n(int8_t *dst, __m128i v, int n) {
   }
 }
 
+/* eq_mul_by_quantized_mul_single on 8 lanes (the FULLY_CONNECTED requantization): 64-bit
+ * (x * multiplier + 2^(total - 1)) >> total with total = 31 - shift, truncated to 32 bits. AVX2 has no
+ * 64-bit arithmetic shift, so it is done as a logical shift of the one's complement for negatives. */
+EQ_INLINE EQ_AVX2 __m256i eq256_sra64(__m256i v, __m256i n) {
+  __m256i s = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(v, s), n), s);
+}
+
+EQ_INLINE EQ_AVX2 __m256i eq256_requant_single(__m256i x, __m256i mult, __m256i shift) {
+  const __m256i one = _mm256_set1_epi64x(1);
+  __m256i total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift);
+  __m256i te = _mm256_and_si256(total, _mm256_set1_epi64x(0xFFFFFFFF)), to = _mm256_srli_epi64(total, 32);
+  __m256i pe = _mm256_mul_epi32(x, mult);
+  __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
+  pe = eq256_sra64(_mm256_add_epi64(pe, _mm256_sllv_epi64(one, _mm256_sub_epi64(te, one))), te);
+  po = eq256_sra64(_mm256_add_epi64(po, _mm256_sllv_epi64(one, _mm256_sub_epi64(to, one))), to);
+  return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+}
+
+/* FULLY_CONNECTED's finish: single-rounding requantization, output offset, clamp -> 8 int8. */
+EQ_INLINE EQ_AVX2 __m128i eq256_finish_single(__m256i acc, const int32_t *mult, const int32_t *shift, int n,
+                                              __m256i out_off, __m256i lo, __m256i hi) {
+  int32_t m[8] = {0}, s[8] = {0};
+  const int32_t *mp = mult, *sp = shift;
+  if (n < 8) {
+    for (int i = 0; i < n; i++) m[i] = mult[i], s[i] = shift[i];
+    mp = m, sp = s;
+  }
+  __m256i v = eq256_requant_single(acc, _mm256_loadu_si256((const __m256i *)mp),
+                                   _mm256_loadu_si256((const __m256i *)sp));
+  v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, out_off), lo), hi);
+  __m256i t = _mm256_packs_epi32(v, v);
+  t = _mm256_packs_epi16(t, t);
+  return _mm_unpacklo_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
 /* Horizontal sums of 8 vectors: lane i of the result is the sum of v[i]'s lanes. */
 EQ_INLINE EQ_AVX2 __m256i eq256_hsum8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256i v5,
                                       __m256i v6, __m256i v7) {
