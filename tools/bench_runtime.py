@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""`make bench`: runtime_c on the host against the anchors, measured in this one process.
+
+For each MLPerf Tiny int8 model: median latency of runtime_c, LiteRT with XNNPACK (1 thread), LiteRT's
+builtin kernels without delegates, and the TFLite Micro Python interpreter, as ratios; and runtime_c's
+arena beside TFLite Micro's (its recording allocator's total). Also checks that runtime_c's outputs equal
+LiteRT's reference kernels on the inputs it times.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from edgeq.runtime import Interpreter as EdgeqInterpreter
+
+MODELS = {
+    "KWS": "mlperf_tiny/kws_ref_model.tflite",
+    "VWW": "mlperf_tiny/vww_96_int8.tflite",
+    "IC": "mlperf_tiny/pretrainedResnet_quant.tflite",
+    "AD": "mlperf_tiny/ad01_int8.tflite",
+}
+
+
+def zoo_dir(arg: str | None) -> Path:
+    for cand in (arg, os.environ.get("EDGEQ_ZOO"), Path(__file__).resolve().parents[2] / "shared" / "models"):
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    sys.exit("bench: the MLPerf Tiny models were not found; pass --zoo DIR or set EDGEQ_ZOO")
+
+
+def median_seconds(fn, reps: int, min_time: float = 0.3) -> float:
+    fn()  # warm-up
+    times = []
+    t_end = time.perf_counter() + min_time
+    while len(times) < reps or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 10 * reps:
+            break
+    return statistics.median(times)
+
+
+def litert(path: Path, resolver: str | None):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kw = {"num_threads": 1}
+    if resolver:
+        kw["experimental_op_resolver_type"] = getattr(OpResolverType, resolver)
+    it = Interpreter(model_path=str(path), **kw)
+    it.allocate_tensors()
+    return it
+
+
+def litert_run(it, x: np.ndarray) -> np.ndarray:
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"])
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Capture what C++ code prints on file descriptors 1 and 2 (TFLite Micro's allocation report)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        box = {}
+        try:
+            yield box
+        finally:
+            for fd, old in ((1, saved[0]), (2, saved[1])):
+                os.dup2(old, fd)
+                os.close(old)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode(errors="replace")
+
+
+def tflm(path: Path):
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        return None, None
+    it = runtime.Interpreter.from_file(str(path), arena_size=4 * 1024 * 1024)
+    with captured_output() as out:
+        it.print_allocations()
+    m = re.search(r"Arena allocation total (\d+) bytes", out["text"])
+    return it, (int(m.group(1)) if m else None)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", help="folder of the MLPerf Tiny models (default: EDGEQ_ZOO or ../shared/models)")
+    ap.add_argument("--reps", type=int, default=30, help="timed runs per engine and model (median taken)")
+    args = ap.parse_args()
+    zoo = zoo_dir(args.zoo)
+    console = Console(width=200)
+    rng = np.random.default_rng(0)
+
+    table = Table(title="runtime_c on this host vs the anchors (median latency; ratio = anchor / runtime_c)")
+    for col in ("model", "runtime_c", "LiteRT XNNPACK", "ratio", "LiteRT builtin", "ratio", "TFLM", "ratio",
+                "arena runtime_c", "arena TFLM", "bit-exact"):
+        table.add_column(col, justify="right")
+    for name, rel in MODELS.items():
+        path = zoo / rel
+        ours = EdgeqInterpreter(str(path))
+        spec = ours.inputs[0]
+        x = rng.integers(-128, 128, size=spec.shape, dtype=np.int8).astype(spec.dtype)
+        ref = litert(path, "BUILTIN_REF")
+        exact = all(
+            np.array_equal(ours.run(xi)[0], litert_run(ref, xi))
+            for xi in [x] + [rng.integers(-128, 128, size=spec.shape).astype(spec.dtype) for _ in range(9)]
+        )
+        t_ours = median_seconds(lambda: ours.run(x), args.reps)
+        xnn, builtin = litert(path, None), litert(path, "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+        t_xnn = median_seconds(lambda: litert_run(xnn, x), args.reps)
+        t_builtin = median_seconds(lambda: litert_run(builtin, x), args.reps)
+        micro, micro_arena = tflm(path)
+        if micro is not None:
+            def run_micro():
+                micro.set_input(x, 0)
+                micro.invoke()
+            t_micro = median_seconds(run_micro, max(5, args.reps // 3))
+        ms = lambda t: f"{t * 1e3:.3f} ms"  # noqa: E731
+        table.add_row(
+            name, ms(t_ours), ms(t_xnn), f"{t_xnn / t_ours:.2f}x", ms(t_builtin), f"{t_builtin / t_ours:.2f}x",
+            ms(t_micro) if micro else "n/a", f"{t_micro / t_ours:.1f}x" if micro else "n/a",
+            f"{ours.arena_bytes:,}", f"{micro_arena:,}" if micro_arena else "n/a",
+            "yes (10/10)" if exact else "NO",
+        )
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
