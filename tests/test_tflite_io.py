@@ -314,3 +314,18 @@ def test_google_int8_quant_params_match_litert(zoo, model):
     if model == "pretrainedResnet_quant":
         assert (inp.quant.scale[0], inp.quant.zero_point[0]) == (1.0, -128)
     assert seen_per_channel == (model != "ad01_int8")
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("model", ["vww_96_int8", "ad01_int8", "pretrainedResnet_quant"])
+def test_written_int8_models_run_identically_in_tflite_micro(zoo, model):
+    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime", reason="tflite-micro (bench extra)")
+    src = (zoo / "mlperf_tiny" / f"{model}.tflite").read_bytes()
+    outs = []
+    for m in (src, write_tflite(read_tflite(src))):
+        it = runtime.Interpreter.from_bytes(m)
+        d = it.get_input_details(0)
+        it.set_input(np.random.default_rng(0).integers(-128, 128, d["shape"]).astype(d["dtype"]), 0)
+        it.invoke()
+        outs.append(it.get_output(0))
+    np.testing.assert_array_equal(outs[0], outs[1])
