@@ -24,6 +24,7 @@ from edgeq.errors import ModelError, RuntimeFailure, UnsupportedError
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime_c"
 LIB_PATH = RUNTIME_DIR / "build" / "host" / "libedgeq.so"
 ARENA_ALIGN = 16
+MAX_ARENA = 1 << 30  # the largest arena the binding will try when sizing one
 
 _CDEF = """
 typedef enum {
@@ -150,18 +151,20 @@ class Interpreter:
 
     # -- setup ---------------------------------------------------------------------------------------
     def _measure_arena(self) -> int:
+        """eq_arena_size's dry run, done with eq_init on growing scratch memory so that a failure keeps
+        the op at fault in the handle."""
         L = lib()
-        need = ffi.new("size_t *")
         size = 1 << 18
         while True:
             owner, ptr = _aligned(size)
-            st = L.eq_arena_size(self._model, ptr, size, need)
+            st = L.eq_init(self._it, self._model, ptr, size)
+            used = int(L.eq_arena_used(self._it))
+            self._it.ctx = ffi.NULL
             del owner
-            if st != L.EQ_ERR_ARENA_TOO_SMALL or size >= 1 << 31:
-                probe = ffi.new("eq_interp *")
-                self._check(st, "planning", probe)
-                return int(need[0])
-            size *= 4
+            if st != L.EQ_ERR_ARENA_TOO_SMALL or size >= MAX_ARENA:
+                self._check(st, "planning")
+                return used
+            size = min(size * 4, MAX_ARENA)
 
     def _info(self, getter, i: int):
         info = ffi.new("eq_tensor_info *")
@@ -188,7 +191,7 @@ class Interpreter:
         op = L.eq_error_op(it) if it.ctx != ffi.NULL or it.error_op >= 0 else -1
         where = f" at op {op} ({self._op_name(L.eq_error_builtin(it))})" if op >= 0 else ""
         text = f"{self.source}: runtime_c {what} failed{where}: {msg}"
-        code = ffi.string(ffi.cast("eq_status", status)).decode() if status < 11 else str(status)
+        code = ffi.string(ffi.cast("eq_status", status))
         if code in _UNSUPPORTED:
             raise UnsupportedError(text)
         if code in _MODEL_ERRORS and what != "running":
@@ -246,5 +249,5 @@ class Interpreter:
         return times
 
     def __repr__(self) -> str:
-        return (f"Interpreter({self.source!r}, ops={len(self.op_names)}, arena_bytes={self.arena_bytes}, "
-                f"inputs={[(t.shape, str(t.dtype)) for t in self.inputs]})")
+        ops = len(getattr(self, "op_names", []))
+        return f"Interpreter({self.source!r}, ops={ops}, arena_bytes={getattr(self, 'arena_bytes', None)})"
