@@ -169,3 +169,53 @@ def test_dispatch_picks_best_and_honours_edgeq_isa(kernels):
     for v in SIMD:
         assert chosen(v) == (v if kernels.table(v) is not None else best)
     assert kernels.table("neon") is None  # an Arm variant is never offered on this host
+
+
+# -- through the interpreter: every variant gives the reference variant's outputs on whole models -------------
+RUN_MODEL = """
+import sys, numpy as np
+from edgeq.runtime import Interpreter
+path, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+it = Interpreter(path)
+rng = np.random.default_rng(0)
+res = []
+for _ in range(n):
+    xs = [rng.integers(-128, 128, t.shape).astype(t.dtype) if np.issubdtype(t.dtype, np.integer)
+          else rng.standard_normal(t.shape).astype(t.dtype) for t in it.inputs]
+    res.append(np.concatenate([o.reshape(-1).view(np.uint8) for o in it.run(*xs)]))
+np.save(out, np.stack(res))
+"""
+
+
+def outputs_per_isa(model_path, tmp_path, isas, n: int) -> dict[str, np.ndarray]:
+    """Run the model in one fresh process per forced EDGEQ_ISA (the choice is made once per process)."""
+    from edgeq import runtime
+    runtime.lib()  # build the library here, so the subprocesses only load it
+    got = {}
+    for v in isas:
+        out = tmp_path / f"{v}.npy"
+        env = dict(os.environ, EDGEQ_ISA=v)
+        subprocess.run([sys.executable, "-c", RUN_MODEL, str(model_path), str(n), str(out)], env=env, check=True,
+                       capture_output=True, text=True)
+        got[v] = np.load(out)
+    return got
+
+
+def runnable_variants(kernels) -> list[str]:
+    return ["ref"] + [v for v in SIMD if kernels.table(v) is not None]
+
+
+def test_interpreter_variants_agree_on_project_model(kernels, tmp_path):
+    from test_runtime_core import tiny_model
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(tiny_model())
+    got = outputs_per_isa(path, tmp_path, runnable_variants(kernels), n=8)
+    for v, o in got.items():
+        np.testing.assert_array_equal(o, got["ref"], err_msg=f"EDGEQ_ISA={v} differs from ref")
+
+
+@pytest.mark.parametrize("name", ["vww_96_int8", "pretrainedResnet_quant", "kws_ref_model", "ad01_int8"])
+def test_interpreter_variants_agree_on_mlperf_models(kernels, zoo, tmp_path, name):
+    got = outputs_per_isa(zoo / "mlperf_tiny" / f"{name}.tflite", tmp_path, runnable_variants(kernels), n=10)
+    for v, o in got.items():
+        np.testing.assert_array_equal(o, got["ref"], err_msg=f"{name}: EDGEQ_ISA={v} differs from ref")
