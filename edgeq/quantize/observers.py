@@ -301,7 +301,7 @@ def quant_mse(counts: np.ndarray, centers: np.ndarray, width: float, lo: np.ndar
 
 
 class MSEObserver(_HistogramObserver):
-    """MSE-optimal clipping: shrink each end of [min, max] to minimize the expected quantization error."""
+    """MSE-optimal clipping: shrink the ends of [min, max] to minimize the expected quantization error."""
 
     name = "mse"
 
@@ -312,14 +312,19 @@ class MSEObserver(_HistogramObserver):
         centers = (h.edges()[:-1] + h.edges()[1:]) / 2
         counts, w = h.counts, h.width
         lo0, hi0 = min(h.min, 0.0), max(h.max, 0.0)
-        # every pair of ends on a 200 x 200 grid of fractions of [min, max] (one-signed tensors: one end)
-        fr = np.linspace(0.01, 1.0, 200)
-        los = fr * lo0 if lo0 < 0 else np.zeros(1)
-        his = fr * hi0 if hi0 > 0 else np.zeros(1)
-        lo_g, hi_g = np.meshgrid(los, his, indexing="ij")
-        errs = quant_mse(counts, centers, w, lo_g.ravel(), hi_g.ravel())
-        k = int(np.argmin(errs))
-        lo, hi = float(lo_g.ravel()[k]), float(hi_g.ravel()[k])
+        # one common shrink factor first, then each end on its own (a full 2-D grid of both ends finds lower
+        # expected MSE on the calibration histogram but measured worse on held-out data in bench-convert)
+        alphas = np.linspace(0.05, 1.0, 96)
+        a = alphas[int(np.argmin(quant_mse(counts, centers, w, alphas * lo0, alphas * hi0)))]
+        lo, hi = a * lo0, a * hi0
+        fine = np.linspace(0.02, 1.0, 128)
+        for _ in range(2):
+            if hi0 > 0:
+                cand = fine * hi0
+                hi = float(cand[int(np.argmin(quant_mse(counts, centers, w, np.full_like(cand, lo), cand)))])
+            if lo0 < 0:
+                cand = fine * lo0
+                lo = float(cand[int(np.argmin(quant_mse(counts, centers, w, cand, np.full_like(cand, hi))))])
         return max(lo, h.min), min(hi, h.max)
 
 
