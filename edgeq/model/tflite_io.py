@@ -75,7 +75,8 @@ def read_tflite(src: str | Path | bytes, *, label: str | None = None) -> Graph:
     try:
         model = fb.ModelT.InitFromPackedBuf(data, 0)
     except Exception as e:  # the flatbuffers runtime raises assorted errors on bad offsets
-        raise ModelError(f"{label}: truncated or malformed flatbuffer ({type(e).__name__})") from None
+        raise ModelError(f"{label}: truncated or malformed flatbuffer ({len(data)} bytes; an offset or length "
+                         f"points outside the data: {type(e).__name__})") from None
     try:
         return _Reader(model, data, label, stem).graph
     except EdgeqError:
