@@ -8,15 +8,13 @@
 The public names load their modules on first use, so ``import edgeq`` stays fast.
 """
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
 # public name -> (module, attribute)
 _LAZY = {
-    "convert": ("edgeq.convert", "convert"),
-    "convert_file": ("edgeq.convert", "convert_file"),
+    "convert": ("edgeq.converter", "convert"),
+    "convert_file": ("edgeq.converter", "convert_file"),
     "load_calibration": ("edgeq.data", "load_calibration"),
     "ImagePreprocess": ("edgeq.data", "ImagePreprocess"),
     "Interpreter": ("edgeq.runtime", "Interpreter"),
@@ -30,20 +28,6 @@ def _lazy(name: str):
     return getattr(importlib.import_module(module), attr)
 
 
-class _Package(types.ModuleType):
-    """``edgeq.convert`` is both a submodule and the function users call. Importing the submodule makes
-    Python set the package attribute ``convert`` to the module; this data descriptor keeps the attribute
-    the function whatever the import order."""
-
-    @property
-    def convert(self):
-        return _lazy("convert")
-
-    @convert.setter
-    def convert(self, value):  # the import system's setattr(edgeq, "convert", <module>): ignored
-        pass
-
-
 def __getattr__(name: str):
     if name in _LAZY:
         return _lazy(name)
@@ -53,5 +37,3 @@ def __getattr__(name: str):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
-
-sys.modules[__name__].__class__ = _Package

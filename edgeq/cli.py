@@ -120,7 +120,7 @@ class IoType(str, Enum):
     float = "float"
 
 
-DEFAULT_METHOD = Method.mse  # edgeq.convert.DEFAULT_METHOD (a test keeps them equal; importing it here is slow)
+DEFAULT_METHOD = Method.mse  # edgeq.converter.DEFAULT_METHOD (a test keeps them equal; importing it here is slow)
 
 
 def _default_output(src: Path) -> Path:
@@ -169,7 +169,7 @@ def convert(
                                      help="Clip each weight channel to the range that minimises its "
                                           "quantization error (MSE) instead of using max |w|."),
 ):
-    from .convert import convert_file
+    from .converter import convert_file
 
     output = output or _default_output(src)
     _check_writable(output)
@@ -238,7 +238,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
 ):
     from .model.inspect import describe, render
-    from .convert import load_model
+    from .converter import load_model
 
     desc = describe(load_model(model))
     if as_json:

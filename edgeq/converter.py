@@ -45,11 +45,15 @@ def load_model(src) -> Graph:
     if len(data) >= 8 and data[4:8] == b"TFL3":
         from edgeq.model.tflite_io import read_tflite
 
-        graph = read_tflite(data)
+        graph = read_tflite(data, label=label)
+    elif label.lower().endswith(".tflite"):
+        from edgeq.model.tflite_io import read_tflite
+
+        graph = read_tflite(data, label=label)  # not a flatbuffer: let the reader say why
     else:
         from edgeq.model.onnx_import import import_onnx
 
-        graph = import_onnx(data)
+        graph = import_onnx(data, label=label)
     if label != "<bytes>":
         graph.name = Path(label).stem
     return graph

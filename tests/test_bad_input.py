@@ -210,7 +210,7 @@ def broken_converter(monkeypatch):
     def boom(*a, **k):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(sys.modules["edgeq.convert"], "convert_file", boom)
+    monkeypatch.setattr(sys.modules["edgeq.converter"], "convert_file", boom)
 
 
 def test_internal_error_is_one_line(work, broken_converter):

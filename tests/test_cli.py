@@ -80,7 +80,7 @@ def test_version():
 
 def test_cli_default_method_is_the_converters():
     from edgeq.cli import DEFAULT_METHOD
-    from edgeq.convert import DEFAULT_METHOD as API_DEFAULT
+    from edgeq.converter import DEFAULT_METHOD as API_DEFAULT
 
     assert DEFAULT_METHOD.value == API_DEFAULT
 

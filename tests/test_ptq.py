@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from edgeq.convert import convert, convert_file
+from edgeq.converter import convert, convert_file
 from edgeq.errors import CalibrationError, ModelError, UnsupportedError
 from edgeq.model.ir import Graph, Op, Tensor
 from edgeq.model.tflite_io import read_tflite, write_tflite
@@ -224,7 +224,7 @@ def torch_style_onnx(seed: int = 0) -> bytes:
 def test_pytorch_style_onnx_acceptance(tmp_path):
     import onnxruntime as ort
 
-    from edgeq.convert import load_model
+    from edgeq.converter import load_model
 
     onnx_bytes = torch_style_onnx()
     rng = np.random.default_rng(3)

@@ -305,3 +305,40 @@ def test_zoo_model_bit_flips_fail_cleanly(zoo):
 
 def test_errors_are_edgeq_errors():
     assert issubclass(RuntimeFailure, EdgeqError) and issubclass(ModelError, EdgeqError)
+
+
+# ---- the same under AddressSanitizer + UndefinedBehaviorSanitizer (C driver runtime_c/tests/eq_check.c) ----
+
+@pytest.fixture(scope="module")
+def asan_driver():
+    import subprocess
+
+    r = subprocess.run(["make", "-s", "-j2", "-C", str(runtime.RUNTIME_DIR), "asan"], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"make asan failed: {r.stderr[-1500:]}")
+    return runtime.RUNTIME_DIR / "build" / "asan" / "eq_check"
+
+
+def _sanitized(driver, path, flips: int, truncate: bool, isa: str | None = None) -> str:
+    import os
+    import subprocess
+
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", **({"EDGEQ_ISA": isa} if isa else {}))
+    args = [str(driver), str(path), str(flips), "7"] + ([] if truncate else ["--no-truncate"])
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "runtime error" not in r.stderr, r.stderr[-3000:]
+    return r.stdout
+
+
+def test_sanitizers_truncations_and_flips_of_tiny_model(asan_driver, model, tmp_path):
+    p = tmp_path / "tiny.tflite"
+    p.write_bytes(model)
+    out = _sanitized(asan_driver, p, 10000, truncate=True, isa="ref")
+    assert "ok:" in out and "malformed model" in out
+    _sanitized(asan_driver, p, 2000, truncate=False)  # the machine's SIMD kernels
+
+
+@pytest.mark.parametrize("name", ["ad01_int8", "kws_ref_model", "vww_96_int8", "pretrainedResnet_quant"])
+def test_sanitizers_zoo_bit_flips(asan_driver, zoo, name):
+    _sanitized(asan_driver, zoo / "mlperf_tiny" / f"{name}.tflite", 150, truncate=False)

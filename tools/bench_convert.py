@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeq.convert import DEFAULT_METHOD, convert  # noqa: E402
+from edgeq.converter import DEFAULT_METHOD, convert  # noqa: E402
 from edgeq.data import image_files  # noqa: E402
 from edgeq.quantize.observers import METHODS  # noqa: E402
 from edgeq.quantize.report import run_quantized, sqnr_from_power  # noqa: E402
