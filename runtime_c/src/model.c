@@ -102,9 +102,17 @@ static eq_status read_quant(const eq_fb *fb, const eq_fb_table *tt, eq_tensor *t
   t->q_scales = fb->buf + scales;
   t->q_zps = nz ? fb->buf + zps : NULL;
   t->scale = eq_q_scale(t, 0);
-  int64_t zp = nz ? (int64_t)eq_rd_u64(fb->buf + zps) : 0;
-  if (zp < INT32_MIN || zp > INT32_MAX) return EQ_ERR_QUANT;
-  t->zero_point = (int32_t)zp;
+  /* Zero points outside the storage type's range would overflow the kernels' 32-bit arithmetic. */
+  int64_t lo = INT32_MIN, hi = INT32_MAX;
+  if (t->type == EQ_INT8 || t->type == EQ_UINT8 || t->type == EQ_INT16 || t->type == EQ_INT4) {
+    lo = eq_type_min(t->type);
+    hi = eq_type_max(t->type);
+  }
+  for (int32_t i = 0; i < nz; ++i) {
+    int64_t zp = (int64_t)eq_rd_u64(fb->buf + zps + 8 * (size_t)i);
+    if (zp < lo || zp > hi) return EQ_ERR_QUANT;
+  }
+  t->zero_point = nz ? (int32_t)(int64_t)eq_rd_u64(fb->buf + zps) : 0;
   return EQ_OK;
 }
 
@@ -150,9 +158,9 @@ eq_status eq_model_tensor(const eq_model *m, int32_t i, eq_tensor *t, const char
   TRY(eq_fb_i32(&fb, &tt, 2, 0, &buffer));
   TRY(eq_fb_u8(&fb, &tt, 5, 0, &is_var));
   *name = eq_fb_str(&fb, &tt, 3);
+  t->type = (eq_type)type;
   TRY(read_quant(&fb, &tt, t));
   if (ndim > EQ_MAX_DIMS) return EQ_ERR_LIMIT;
-  t->type = (eq_type)type;
   t->ndim = ndim;
   uint64_t n = 1;
   for (int32_t d = 0; d < ndim; ++d) {

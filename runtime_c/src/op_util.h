@@ -26,6 +26,10 @@ enum {
   EQ_OP_QUANTIZE = 114, EQ_OP_HARD_SWISH = 117
 };
 
+/* Most multiply-accumulate taps per output of conv/depthwise/FC: 32768 * 255 * 128 < 2^30, so the
+ * int32 accumulator (plus a bias, added with wrap-around) can never overflow. */
+#define EQ_MAX_TAPS 32768
+
 /* std::round semantics (half away from zero), written without libm. Saturates to +-2^62. */
 int64_t eq_round_f32(float x);
 int64_t eq_round_f64(double x);

@@ -33,7 +33,7 @@ void eq_conv2d_s8(const eq_conv_params *p, const eq_channel_quant *q, const eq_s
               for (int32_t ic = 0; ic < f_c; ++ic) acc += fp[ic] * (ip[ic] + p->input_offset);
             }
           }
-          if (bias) acc += bias[oc];
+          if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[oc]); /* wraps as TFLite's int32 does */
           acc = eq_mul_by_quantized_mul(acc, q->multiplier[oc], q->shift[oc]) + p->output_offset;
           o[oc] = (int8_t)eq_clamp32(acc, p->act_min, p->act_max);
         }

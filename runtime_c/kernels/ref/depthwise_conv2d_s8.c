@@ -32,7 +32,7 @@ void eq_depthwise_conv2d_s8(const eq_conv_params *p, const eq_channel_quant *q, 
                 acc += fv * (iv + p->input_offset);
               }
             }
-            if (bias) acc += bias[oc];
+            if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[oc]); /* wraps as TFLite's int32 does */
             acc = eq_mul_by_quantized_mul(acc, q->multiplier[oc], q->shift[oc]) + p->output_offset;
             o[oc] = (int8_t)eq_clamp32(acc, p->act_min, p->act_max);
           }

@@ -13,7 +13,7 @@ void eq_fully_connected_s8(const eq_fc_params *p, const eq_channel_quant *q, int
       const int8_t *w = weights + (int64_t)o * in_depth;
       int32_t acc = 0;
       for (int32_t d = 0; d < in_depth; ++d) acc += (w[d] + p->filter_offset) * (x[d] + p->input_offset);
-      if (bias) acc += bias[o];
+      if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]); /* wraps as TFLite's int32 does */
       acc = eq_mul_by_quantized_mul_single(acc, q->multiplier[o], q->shift[o]) + p->output_offset;
       out[(int64_t)b * out_depth + o] = (int8_t)eq_clamp32(acc, p->act_min, p->act_max);
     }

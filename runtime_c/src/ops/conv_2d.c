@@ -23,6 +23,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(d->filter.n == oc && d->filter.c > 0 && d->in.c % d->filter.c == 0, EQ_ERR_SHAPE);
   EQ_ENSURE(oc % (d->in.c / d->filter.c) == 0 && d->out.n == d->in.n, EQ_ERR_SHAPE);
   EQ_ENSURE(!bias || eq_num_elements(bias) == oc, EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)d->filter.h * d->filter.w * d->filter.c <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
   const eq_options *o = &n->options;
   const int32_t padding = eq_opt_i32(o, 0, EQ_PAD_SAME);
   eq_conv_params *p = &d->p;

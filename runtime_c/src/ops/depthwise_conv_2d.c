@@ -23,6 +23,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   const int32_t oc = d->out.c;
   EQ_ENSURE(d->filter.n == 1 && d->filter.c == oc && d->in.c > 0 && oc % d->in.c == 0, EQ_ERR_SHAPE);
   EQ_ENSURE(d->out.n == d->in.n && (!bias || eq_num_elements(bias) == oc), EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)d->filter.h * d->filter.w <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
   const eq_options *o = &n->options;
   const int32_t padding = eq_opt_i32(o, 0, EQ_PAD_SAME);
   eq_conv_params *p = &d->p;

@@ -47,6 +47,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(out->ndim >= 1 && out->dims[out->ndim - 1] == d->out_depth, EQ_ERR_SHAPE);
   EQ_ENSURE((int64_t)eq_num_elements(out) == (int64_t)d->batches * d->out_depth, EQ_ERR_SHAPE);
   EQ_ENSURE(!bias || eq_num_elements(bias) == d->out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)d->in_depth <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
   d->p.input_offset = -in->zero_point;
   d->p.output_offset = out->zero_point;
