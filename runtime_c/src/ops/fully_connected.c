@@ -5,10 +5,15 @@
  * bit for some scales, which changes outputs. */
 #include "../op_util.h"
 
+/* Per-tensor weights with one batch run the kernel over blocks of FC_BLOCK outputs, so that the
+ * replicated multiplier arrays the kernel signature wants stay FC_BLOCK long instead of out_depth. */
+#define FC_BLOCK 16
+
 typedef struct {
   eq_fc_params p;
   eq_channel_quant q;
   int32_t batches, in_depth, out_depth;
+  int32_t block; /* outputs per kernel call: out_depth, or FC_BLOCK for blocked per-tensor runs */
 } fc_data;
 
 static eq_status per_tensor_quant(eq_ctx *ctx, const eq_tensor *in, const eq_tensor *w, const eq_tensor *out,
@@ -53,9 +58,11 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   d->p.output_offset = out->zero_point;
   eq_status st = eq_activation_range(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), out, &d->p.act_min, &d->p.act_max);
   if (st != EQ_OK) return st;
+  d->block = d->out_depth;
   if (w->nq == 1) {
     d->p.filter_offset = -w->zero_point;
-    st = per_tensor_quant(ctx, in, w, out, d->out_depth, &d->q);
+    if (d->batches == 1 && d->out_depth > FC_BLOCK) d->block = FC_BLOCK;
+    st = per_tensor_quant(ctx, in, w, out, d->block, &d->q);
   } else {
     EQ_ENSURE(w->nq == d->out_depth, EQ_ERR_QUANT);
     for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
@@ -71,8 +78,14 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
   const fc_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
-  eq_kernels()->fully_connected_s8(&d->p, &d->q, d->batches, d->in_depth, d->out_depth, n->in[0]->data,
-                                   n->in[1]->data, bias ? bias->data : NULL, n->out[0]->data);
+  const int8_t *w = n->in[1]->data;
+  const int32_t *b = bias ? bias->data : NULL;
+  int8_t *out = n->out[0]->data;
+  for (int32_t o = 0; o < d->out_depth; o += d->block) { /* one pass unless blocked (batches == 1) */
+    const int32_t m = d->out_depth - o < d->block ? d->out_depth - o : d->block;
+    eq_kernels()->fully_connected_s8(&d->p, &d->q, d->batches, d->in_depth, m, n->in[0]->data,
+                                     w + (int64_t)o * d->in_depth, b ? b + o : NULL, out + o);
+  }
   return EQ_OK;
 }
 
