@@ -15,7 +15,13 @@ typedef struct {
   int32_t in2_offset, in2_multiplier, in2_shift;
   int32_t out_offset, out_multiplier, out_shift;
   int32_t act_min, act_max;
+  /* Optional: each input's rescaled value for every int8 code (index = value + 128), which is all
+   * that depends on one input alone; eq_add_s8_tables() fills them. NULL: computed per element. */
+  const int32_t *in1_table, *in2_table;
 } eq_add_params;
+
+/* Fills two 256-entry tables for p (p's table pointers are not read). */
+void eq_add_s8_tables(const eq_add_params *p, int32_t *in1_table, int32_t *in2_table);
 
 /* out[i] over a 6-D output shape dims; in1/in2 indexed with per-dim element strides (0 = broadcast). */
 void eq_add_s8(const eq_add_params *p, const int32_t dims[6], const int32_t stride1[6],

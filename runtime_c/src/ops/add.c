@@ -33,6 +33,11 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(p->in1_shift <= 0 && p->in2_shift <= 0 && p->out_shift <= 0, EQ_ERR_QUANT);
   st = eq_activation_range(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
   if (st != EQ_OK) return st;
+  int32_t *tables = eq_alloc_persistent(ctx, 2 * 256 * sizeof(int32_t));
+  EQ_ENSURE(tables, EQ_ERR_ARENA_TOO_SMALL);
+  eq_add_s8_tables(p, tables, tables + 256);
+  p->in1_table = tables;
+  p->in2_table = tables + 256;
   n->data = d;
   return EQ_OK;
 }
