@@ -30,6 +30,9 @@ app = typer.Typer(
         "  edgeq convert model.tflite -o model_int8.tflite --calib images/ --method kl\n\n"
         "  edgeq convert model.onnx -o model_int8.tflite --calib calib.npz --io float\n\n"
         "  edgeq inspect model_int8.tflite\n\n"
+        "  edgeq compare model_int8.tflite --random 100\n\n"
+        "  edgeq analyze model_int8.tflite\n\n"
+        "  edgeq generate model_int8.tflite -o firmware/\n\n"
         "Errors print one line and exit with code 2; add --debug (or set EDGEQ_DEBUG=1) for a traceback."
     ),
     no_args_is_help=True,
@@ -292,6 +295,104 @@ def run(
                       + (f" -> {output}" if output is not None else ""))
         if y.size <= 64:
             console.print(np.array2string(y, max_line_width=110))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# compare
+class Reference(str, Enum):
+    ref = "ref"
+    builtin = "builtin"
+    xnnpack = "xnnpack"
+
+
+@app.command(
+    help=(
+        "Check that runtime_c computes exactly what LiteRT's reference kernels compute for an INT8 .tflite.\n\n"
+        "Runs both on the same inputs (--inputs: a .npy, a .npz, or a folder of them or of images; otherwise "
+        "--random N random samples) and reports, per output, how many samples are bit-exact and the largest "
+        "difference. When they differ, it names the first op whose output differs. Exit code 0 when every "
+        "output byte is equal, 1 when not. --reference builtin|xnnpack compares with LiteRT's optimized "
+        "kernels instead.\n\n"
+        "Example:  edgeq compare model_int8.tflite --random 100"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def compare(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", "-i", help="Input samples: .npy, .npz or a folder."),
+    random: int = typer.Option(10, "--random", "-n", min=1, help="Random samples when --inputs is not given."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random samples."),
+    reference: Reference = typer.Option(Reference.ref, "--reference",
+                                        help="LiteRT path to compare with: ref (BUILTIN_REF, the oracle), "
+                                             "builtin (optimized kernels) or xnnpack."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+):
+    from .compare import compare as run_compare, render
+
+    r = run_compare(model, inputs=inputs, random=random, seed=seed, reference=reference.value)
+    if as_json:
+        print(json.dumps(r.to_dict(), indent=2, default=_json_default))
+    else:
+        render(r, _out())
+    raise typer.Exit(0 if r.bit_exact else 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# analyze
+@app.command(
+    help=(
+        "Show what an INT8 .tflite costs on runtime_c: exact arena bytes, weight bytes, and per op the output "
+        "shape, MACs, scratch bytes and live memory.\n\n"
+        "The arena is given for the reference kernels (what a microcontroller build reserves) and for this "
+        "host's SIMD kernels, both measured by runtime_c itself, with the memory plan's peak beside the lower "
+        "bound no plan can beat.\n\n"
+        "Example:  edgeq analyze model_int8.tflite"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def analyze(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
+):
+    from .analyze import analyze as run_analyze, render
+
+    a = run_analyze(model)
+    if as_json:
+        print(json.dumps(a.to_dict(), indent=2, default=_json_default))
+    else:
+        render(a, _out())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# generate
+@app.command(
+    help=(
+        "Write C sources that embed an INT8 .tflite in firmware with runtime_c.\n\n"
+        "OUT/<name>_model.c holds the model as a 16-byte-aligned const array; OUT/<name>_model.h declares it "
+        "with <NAME>_ARENA_BYTES (the exact arena of the reference-kernel build) and the inputs' and outputs' "
+        "shapes, types, scales and zero points; OUT/<name>_init.c has a static arena and <name>_init(), which "
+        "loads the model and prepares an interpreter. Compile them with runtime_c's sources.\n\n"
+        "Example:  edgeq generate model_int8.tflite -o firmware/model --name kws"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def generate(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    out: Path = typer.Option(..., "-o", "--output", help="Folder for the C files (created if missing).",
+                             show_default=False),
+    name: Optional[str] = typer.Option(None, "--name", help="C name prefix [default: the model file's stem]."),
+):
+    from .codegen import generate as run_generate
+    from .introspect import RuntimeView
+
+    paths = run_generate(model, out, name=name)
+    console = _out()
+    console.print(f"{model} -> {out}/ (arena {RuntimeView(model, 'ref').arena_bytes:,} bytes with reference kernels)")
+    for p in paths:
+        console.print(f"  {p}  ({p.stat().st_size:,} bytes)")
 
 
 def _run_inputs(path: Path, inputs) -> list:
