@@ -151,13 +151,13 @@ def load_inputs(path: str | Path, inputs) -> list[list[np.ndarray]]:
 
 
 def _images(files: list[Path], inputs, where: Path) -> np.ndarray:
-    from .data import load_image
+    from .data import ImagePreprocess, load_image
 
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise EdgeqError(f"{where}: images need a model with one NHWC image input")
     t = inputs[0]
     _, h, w, c = t.shape
-    return _to_input(np.stack([load_image(p, h, w, c) for p in files]), t, str(where))
+    return _to_input(np.stack([load_image(p, h, w, c, ImagePreprocess()) for p in files]), t, str(where))
 
 
 # ---------------------------------------------------------------------------------------------------------
