@@ -260,7 +260,11 @@ def inspect(
         "[N, ...] runs once per sample. Float data given to a quantized input is quantized with the "
         "input's scale and zero point. Outputs are the model's own (e.g. int8); --output saves them "
         "(.npy for one output, .npz for several).\n\n"
-        "Example:  edgeq run model_int8.tflite --input x.npy --output y.npy"
+        "--board NAME runs it on a board instead (see `edgeq boards`): an emulated board starts in the "
+        "background; a real one is reached on --port (or EDGEQ_PORT). The model is uploaded only when the "
+        "board's copy differs.\n\n"
+        "Example:  edgeq run model_int8.tflite --input x.npy --output y.npy\n\n"
+        "Example:  edgeq run model_int8.tflite --board qemu-an547 --input x.npy"
     ),
     no_args_is_help=True,
 )
@@ -269,6 +273,9 @@ def run(
     model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
     input: Path = typer.Option(..., "--input", "-i", help="Input data: .npy or .npz.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the outputs: .npy or .npz."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Run on this board instead of the host."),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help="The board's serial port: a path, a pyserial "
+                                       "URL (socket://, rfc2217://) or 'auto' [default: EDGEQ_PORT]."),
 ):
     import numpy as np
 
@@ -279,8 +286,20 @@ def run(
     it = Interpreter(model)
     xs = _run_inputs(input, it.inputs)
     n = xs[0].shape[0]
-    runs = [it.run([x[k:k + 1].reshape(t.shape) for x, t in zip(xs, it.inputs)]) for k in range(n)]
-    ys = [np.concatenate([r[j] for r in runs]) if n > 1 else runs[0][j] for j in range(len(it.outputs))]
+    where = "runtime_c"
+    if board is not None:
+        from .device import render
+        from .device.api import run as run_on_board
+
+        counts: list[int] = []
+        with render.upload_progress(_out(), "uploading model", sys.stdout.isatty()) as progress:
+            ys = run_on_board(model, board, [x.reshape((n, *t.shape)) for x, t in zip(xs, it.inputs)], port=port,
+                              counts=counts, progress=progress)
+        where = f"{board} ({counts[0]:,} per inference)" if len(set(counts)) == 1 else \
+            f"{board} ({min(counts):,}..{max(counts):,} per inference)"
+    else:
+        runs = [it.run([x[k:k + 1].reshape(t.shape) for x, t in zip(xs, it.inputs)]) for k in range(n)]
+        ys = [np.concatenate([r[j] for r in runs]) if n > 1 else runs[0][j] for j in range(len(it.outputs))]
     if output is not None:
         if output.suffix == ".npz":
             _save_atomic(output, lambda f: np.savez(f, **{t.name: y for t, y in zip(it.outputs, ys)}))
@@ -289,7 +308,7 @@ def run(
         else:
             raise EdgeqError(f"{output}: the model has {len(ys)} outputs; save them to a .npz")
     console = _out()
-    console.print(f"{model}: {n} run(s) on runtime_c, arena {it.arena_bytes} bytes")
+    console.print(f"{model}: {n} run(s) on {where}" + ("" if board else f", arena {it.arena_bytes} bytes"))
     for t, y in zip(it.outputs, ys):
         console.print(f"output {t.name!r}: shape {list(y.shape)} {y.dtype}"
                       + (f" -> {output}" if output is not None else ""))
@@ -393,6 +412,134 @@ def generate(
     console.print(f"{model} -> {out}/ (arena {RuntimeView(model, 'ref').arena_bytes:,} bytes with reference kernels)")
     for p in paths:
         console.print(f"  {p}  ({p.stat().st_size:,} bytes)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# boards: flash / profile / validate (run --board above); the functions live in edgeq.device.api
+_PORT_HELP = ("The board's serial port: a path, a pyserial URL (socket://, rfc2217://) or 'auto' (by the "
+              "board's USB id) [default: EDGEQ_PORT; emulated boards need none].")
+boards_app = typer.Typer(help="List the boards edgeq knows; `edgeq boards stop NAME` stops an emulated one.",
+                         no_args_is_help=False, invoke_without_command=True, rich_markup_mode=None)
+app.add_typer(boards_app, name="boards")
+
+
+@boards_app.callback(invoke_without_command=True)
+@guarded
+def boards(ctx: typer.Context):
+    """Boards known (CPU, clock, flash/RAM, model slot, how firmware is flashed, emulated or not)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .device import qemu, render
+    from .device.boards import list_boards
+
+    bs = list_boards()
+    running = {b.name: r for b in bs if b.emulated and (r := qemu.status(b.name)) is not None}
+    render.boards_table(bs, running, _out())
+
+
+@boards_app.command("stop", help="Stop an emulated board started in the background.", no_args_is_help=True)
+@guarded
+def boards_stop(name: str = typer.Argument(..., metavar="NAME", help="An emulated board, e.g. qemu-an386.")):
+    from .device import qemu
+    from .device.boards import get_board
+
+    b = get_board(name)
+    if not b.emulated:
+        raise EdgeqError(f"{name} is a real board: nothing to stop")
+    _out().print(f"{name}: stopped" if qemu.stop(name) else f"{name}: was not running")
+
+
+@app.command(
+    help=(
+        "Put an INT8 .tflite on a board: upload it over serial into the inactive model slot, check its CRC-32, "
+        "commit, and check that it loads. Nothing is written when the board already has it.\n\n"
+        "An emulated board (qemu-*) starts in the background and keeps running until `edgeq boards stop NAME`. "
+        "--firmware first programs the runner firmware with the board's flasher (real boards).\n\n"
+        "Example:  edgeq flash model_int8.tflite --board qemu-an386\n\n"
+        "Example:  edgeq flash model_int8.tflite --board nucleo-h743zi --port auto --firmware"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def flash(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    board: str = typer.Option(..., "--board", "-b", help="Board name (see `edgeq boards`).", show_default=False),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help=_PORT_HELP),
+    firmware: bool = typer.Option(False, "--firmware", help="Also program the firmware image first."),
+):
+    from .device import render
+    from .device.api import flash as flash_model
+
+    console = _out()
+    with render.upload_progress(console, f"writing {model.name}", sys.stdout.isatty()) as progress:
+        r = flash_model(model, board, port=port, firmware=firmware, progress=progress)
+    render.flash_result(r, console)
+
+
+@app.command(
+    help=(
+        "Run an INT8 .tflite once on a board and show what each op costs: cycles (real boards, DWT) or "
+        "instructions (emulated boards, deterministic), share of the total, latency at the board's clock, "
+        "output shape and MACs; then arena, stack and code bytes. --json prints the same for scripts.\n\n"
+        "Example:  edgeq profile model_int8.tflite --board qemu-an386"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def profile(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    board: str = typer.Option(..., "--board", "-b", help="Board name (see `edgeq boards`).", show_default=False),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help=_PORT_HELP),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="Input sample (.npy/.npz) [default: random]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
+):
+    from .device import render
+    from .device.api import profile as profile_model
+
+    xs = None
+    if input is not None:
+        from .runtime import Interpreter
+
+        it = Interpreter(model)
+        xs = [x[:1].reshape(t.shape) for x, t in zip(_run_inputs(input, it.inputs), it.inputs)]
+    with render.upload_progress(_out(), "uploading model", sys.stdout.isatty() and not as_json) as progress:
+        p = profile_model(model, board, inputs=xs, port=port, progress=progress)
+    if as_json:
+        print(p.to_json())
+    else:
+        render.profile_table(p, _out())
+
+
+@app.command(
+    help=(
+        "Check that a board computes exactly what the host runtime computes: runs the samples on both and "
+        "compares every output byte. When they differ, names the first layer whose output differs (read "
+        "back from the board). Exit code 0 when every sample is identical, 1 when not.\n\n"
+        "--inputs: a .npy, a .npz, or a folder of them or of images; otherwise --random N samples.\n\n"
+        "Example:  edgeq validate model_int8.tflite --board qemu-an386 --inputs samples/"
+    ),
+    no_args_is_help=True,
+)
+@guarded
+def validate(
+    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    board: str = typer.Option(..., "--board", "-b", help="Board name (see `edgeq boards`).", show_default=False),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help=_PORT_HELP),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", "-i", help="Input samples: .npy, .npz or a folder."),
+    random: int = typer.Option(10, "--random", "-n", min=1, help="Random samples when --inputs is not given."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+):
+    from .device import render
+    from .device.api import validate as validate_model
+
+    with render.upload_progress(_out(), "uploading model", sys.stdout.isatty() and not as_json) as progress:
+        r = validate_model(model, board, inputs=inputs, port=port, random=random, seed=seed, progress=progress)
+    if as_json:
+        print(json.dumps(r.to_dict(), indent=2, default=_json_default))
+    else:
+        render.validation(r, _out())
+    raise typer.Exit(0 if r.ok else 1)
 
 
 def _run_inputs(path: Path, inputs) -> list:
