@@ -5,7 +5,7 @@ VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgeq-setup
 
 
-.PHONY: setup system-deps runtime test test-all demo bench bench-convert bench-board clean
+.PHONY: setup system-deps runtime test test-all demo bench bench-convert bench-board firmware clean
 
 setup: $(STAMP) runtime
 
@@ -38,6 +38,11 @@ bench-convert: setup
 
 bench-board: setup
 	$(VPY) tools/bench_board.py
+
+# Runner firmware for one board (boards/<name>): build/boards/<name>/firmware.elf, .bin and size.txt.
+firmware: setup
+	@test -n "$(BOARD)" || { echo "usage: make firmware BOARD=<name> (boards: $$(ls boards | grep -v -e common -e firmware -e '\.md'))"; exit 2; }
+	$(VPY) -m edgeq.device.build $(BOARD)
 
 clean:
 	@$(MAKE) -s -C runtime_c clean

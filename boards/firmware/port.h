@@ -1,0 +1,26 @@
+/* The port layer every board provides (boards/<name>/port.c plus the shared drivers in boards/common/).
+ * Board constants arrive as -D macros generated from board.toml by edgeq/device/build.py. */
+#ifndef EQ_PORT_H
+#define EQ_PORT_H
+
+#include <stdint.h>
+
+void port_init(void);                 /* clocks, UART, counter; called once from main */
+void port_putc(uint8_t c);            /* blocking */
+void port_flush(void);                /* returns when the last byte has left the UART */
+int port_getc(void);                  /* a received byte, or -1 when none is waiting (never blocks) */
+
+/* The free-running counter (SysTick under QEMU's -icount, or DWT CYCCNT) in its raw ticks; ticks_to_count
+ * converts a difference to the unit INFO reports (instructions or cycles). */
+uint64_t port_ticks(void);
+uint64_t port_ticks_to_count(uint64_t ticks);
+uint32_t port_ticks_per_ms(void);
+
+void port_reset(void) __attribute__((noreturn));
+
+/* Non-volatile memory of the model slots. erase: addr and bytes multiples of EQ_NV_ERASE; write: addr and
+ * bytes multiples of EQ_NV_WRITE, into erased memory. 0 on success. */
+int port_nv_erase(uint32_t addr, uint32_t bytes);
+int port_nv_write(uint32_t addr, const void *src, uint32_t bytes);
+
+#endif
