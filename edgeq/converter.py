@@ -18,7 +18,7 @@ from edgeq.errors import CalibrationError, EdgeqError, ModelError
 from edgeq.model.ir import Graph
 from edgeq.quantize.calibrate import calibrate_stats, check_samples
 from edgeq.quantize.observers import METHODS
-from edgeq.quantize.ptq import quantize_graph
+from edgeq.quantize.ptq import head_tensors, quantize_graph
 from edgeq.quantize.report import FidelityReport, fidelity_report
 
 DEFAULT_METHOD = "mse"  # chosen from tools/bench_convert.py (see its table)
@@ -153,7 +153,9 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
             notes.append("fidelity measured on the calibration samples (too few to hold some out)")
     else:
         cal, held = samples, None
-    ranges, means = calibrate_stats(graph, cal, method, percentile=percentile, engine=engine, progress=progress)
+    # the logits keep their exact range whatever the method: clipping them can only flip the argmax
+    ranges, means = calibrate_stats(graph, cal, method, percentile=percentile, engine=engine, progress=progress,
+                                    exact=head_tensors(graph))
     qgraph = quantize_graph(graph, ranges, io=io, weight_clip=weight_clip,
                             means=means if bias_correction else None)
     model = write_tflite(qgraph)

@@ -173,3 +173,41 @@ def test_bias_scale_and_int32_saturation():
     bq = qp.bias_qparams(0.1, wq)
     np.testing.assert_allclose(bq.scale, [0.05, 0.025])
     np.testing.assert_array_equal(qp.quantize_bias(np.array([1.0, 1e12]), bq), [20, 2**31 - 1])
+
+
+def test_quant_mse_exact_zeros_carry_no_rounding_noise():
+    centers, counts = np.array([0.5, 1.5]), np.array([3.0, 1.0])  # 2 of the 3 values in bin 0 are exact zeros
+    s = 2.0 / 255
+    err = quant_mse(counts, centers, 1.0, np.array([0.0]), np.array([2.0]), zeros=2.0)
+    assert err[0] == pytest.approx(2 * s * s / 12)
+
+
+def test_mse_relu_output_with_many_zeros_clips_less():
+    # the zeros of a RELU output are exact whatever the range: counting them as rounding noise would
+    # make clipping look cheaper than it is
+    x = np.maximum(rng.normal(size=100_000), 0).astype(np.float32)
+    x[: 90_000] = 0.0
+    zeros_aware = feed(MSEObserver(), x)[1]
+    dense = feed(MSEObserver(), x[90_000:])[1]
+    assert zeros_aware == pytest.approx(dense, rel=0.02)
+
+
+def test_every_observer_reports_the_exact_extremes():
+    x = rng.standard_t(3, size=(40, 50)).astype(np.float32)
+    for m in ("minmax", "ema", "percentile", "kl", "mse"):
+        o = make_observer(m)
+        for chunk in np.array_split(x, 4):
+            o.update(chunk)
+        assert o.extremes() == (float(x.min()), float(x.max()))
+        assert make_observer(m).extremes() == (0.0, 0.0)
+
+
+def test_fit_bias_raises_scales_of_near_zero_channels_only():
+    w = np.stack([np.full((3, 3), 0.5), np.full((3, 3), 1e-30)])  # channel 1: dead weights, live bias
+    q = qp.weight_qparams(w, 0)
+    fitted = qp.fit_bias(q, 0.03, np.array([0.2, 0.35]))
+    assert fitted.scale[0] == q.scale[0]
+    b = qp.quantize_bias(np.array([0.2, 0.35]), qp.bias_qparams(0.03, fitted))
+    assert abs(int(b[1])) <= qp.BIAS_MAX and b[1] * 0.03 * fitted.scale[1] == pytest.approx(0.35, rel=1e-6)
+    assert np.all(qp.quantize_weights(w, fitted)[1] == 0)
+    assert qp.fit_bias(q, 0.03, None) is q

@@ -263,3 +263,58 @@ def test_mlperf_anomaly_model_beats_tflite_ptq(zoo, zoo_data):
     s_anchor = sqnr_db(ref, run_quantized(anchor, [held])[0])
     s_ours = sqnr_db(ref, run_quantized(ours, [held])[0])
     assert s_ours >= s_anchor + 1.0, (s_ours, s_anchor)
+
+
+def test_channel_with_dead_weights_keeps_its_bias():
+    # a trained net can leave a channel with ~1e-30 weights whose output is its bias alone (VWW has some):
+    # a weight scale fitted to those weights would make the int32 bias saturate and lose the constant
+    graph, _ = cases()["conv_same_relu"]
+    conv = graph.ops[0]
+    w, b = graph.tensors[conv.inputs[1]], graph.tensors[conv.inputs[2]]
+    w.data = w.data.copy()
+    w.data[1] *= 1e-30
+    b.data = b.data.copy()
+    b.data[1] = 0.35
+    xs = samples_for(graph)
+    q = quantize_graph(graph, calibrate(graph, xs, "minmax", progress=False))
+    y = run_litert(write_tflite(q), xs, OpResolverType.BUILTIN_REF)[0]
+    step = float(q.tensors[graph.outputs[0]].quant.scale[0])
+    assert np.abs(y[..., 1] - 0.35).max() <= step / 2 + 1e-6  # the output's own rounding, nothing more
+    assert sqnr_db(run_float(graph, xs)[0], y) >= 30
+
+
+def test_head_tensors_are_the_logits_behind_pass_through_ops():
+    from edgeq.quantize.ptq import head_tensors
+
+    graph, _ = cases()["small_cnn"]  # ... FULLY_CONNECTED -> SOFTMAX
+    fc = [op.outputs[0] for op in graph.ops if op.type == "FULLY_CONNECTED"]
+    assert head_tensors(graph) == set(fc)
+    # the same behind a RESHAPE, whose output takes its input's params
+    softmax = graph.ops[-1]
+    r = graph.add_tensor(Tensor("logits_reshaped", graph.tensors[fc[0]].shape)).name
+    shape = graph.add_const("logits_shape", np.array(graph.tensors[fc[0]].shape, np.int32)).name
+    graph.ops.insert(len(graph.ops) - 1, Op("RESHAPE", [fc[0], shape], [r], {}))
+    softmax.inputs[0] = r
+    graph.validate()
+    assert head_tensors(graph) == set(fc)
+    graph, _ = cases()["fc"]
+    assert head_tensors(graph) == set() and head_tensors(graph, outputs=True) == set(graph.outputs)
+
+
+def test_report_table_shows_short_names_and_json_keeps_full_ones(tmp_path):
+    from rich.console import Console
+
+    from edgeq.quantize.report import FidelityReport, LayerFidelity, render, short_name
+
+    long = "model/activation/Relu;model/batch_normalization/FusedBatchNormV3;model/conv2d/BiasAdd"
+    assert short_name(long) == "model/activation/Relu"
+    deep = "model/" + "block_" * 12 + "conv/Relu6;x"
+    s = short_name(deep)
+    assert len(s) == 48 and s.startswith("model/block_") and s.endswith("conv/Relu6") and "…" in s
+    rep = FidelityReport([LayerFidelity(long, "CONV_2D", 31.0)], {long: 31.0}, {}, 4)
+    console = Console(record=True, width=200)
+    render(rep, console)
+    text = console.export_text()
+    assert "model/activation/Relu" in text and "FusedBatchNormV3" not in text
+    rep.write_json(tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["layers"][0]["tensor"] == long

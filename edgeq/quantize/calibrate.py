@@ -8,7 +8,7 @@ Two engines compute the float activations, with the same results (both follow TF
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -105,10 +105,12 @@ def activation_batches(graph: Graph, samples: Sequence[np.ndarray], *, engine: s
 
 def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
                     percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
-                    observer_factory: Callable[[], Observer] | None = None,
+                    observer_factory: Callable[[], Observer] | None = None, exact: Iterable[str] = (),
                     ) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
     """calibrate() plus the mean along the last (channel) axis of every input of CONV_2D, DEPTHWISE_CONV_2D and
-    FULLY_CONNECTED, which the quantizer uses to correct the bias shift that weight rounding causes."""
+    FULLY_CONNECTED, which the quantizer uses to correct the bias shift that weight rounding causes.
+
+    Tensors named in ``exact`` get the exact min/max seen whatever the method (see ptq.head_tensors)."""
     n = check_samples(graph, samples)
     factory = observer_factory or (lambda: make_observer(method, percentile=percentile))
     observers = {k: factory() for k in float_activations(graph)}
@@ -128,7 +130,8 @@ def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "
                 sums[k] = sums.get(k, 0.0) + flat.sum(axis=0, dtype=np.float64)
                 counts[k] = counts.get(k, 0) + flat.shape[0]
             advance(done)
-    ranges = {k: obs.range() for k, obs in observers.items()}
+    exact = set(exact)
+    ranges = {k: obs.extremes() if k in exact else obs.range() for k, obs in observers.items()}
     means = {k: (sums[k] / counts[k]).astype(np.float32) for k in sums}
     return ranges, means
 

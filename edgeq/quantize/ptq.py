@@ -68,6 +68,26 @@ def check_supported(graph: Graph) -> None:
             raise UnsupportedError(f"op {op} producing tensor {out!r} has no int8 form in the TFLite spec")
 
 
+def head_tensors(graph: Graph, outputs: bool = False) -> set[str]:
+    """The logits: the tensors whose range sets the params of a SOFTMAX / LOG_SOFTMAX input (found through
+    the ops that pass params through, e.g. RESHAPE), and with ``outputs`` the float graph outputs too.
+
+    These get their exact calibrated min/max whatever the method: clipping a logit saturates exactly the
+    values that decide the argmax, and nothing downstream averages the error away."""
+    heads = [op.inputs[0] for op in graph.ops if op.type in ("SOFTMAX", "LOG_SOFTMAX") and op.inputs]
+    if outputs:
+        heads += [n for n in graph.outputs if _is_float(graph.tensors[n])]
+    found = set()
+    for n in heads:
+        op = graph.producer(n)
+        while op is not None and op.type in SAME_AS_INPUT and _data_inputs(op):
+            n = _data_inputs(op)[0]
+            op = graph.producer(n)
+        if op is not None and op.type not in FIXED_OUTPUT:
+            found.add(n)
+    return found
+
+
 def _affine_of_const(data: np.ndarray) -> QuantParams:
     return qp.affine_qparams(float(np.min(data)), float(np.max(data)))
 
@@ -154,18 +174,20 @@ def _quantize_weighted(graph: Graph, op: Op, params: dict[str, QuantParams], wei
     axis = WEIGHTED[op.type]
     if op.type == "FULLY_CONNECTED" and not per_channel_fc:
         axis = None
+    in_scale = float(params[op.inputs[0]].scale[0])
+    b_name = op.inputs[2] if len(op.inputs) > 2 else None
     if w_name in done:
         wq, shift = done[w_name][1], done[w_name][2]
     else:
         wf = np.asarray(w.data, np.float32)
-        wq = qp.weight_qparams(wf, axis, weight_clip)
+        b_float = None if b_name is None else done[b_name][2] if b_name in done else graph.tensors[b_name].data
+        wq = qp.fit_bias(qp.weight_qparams(wf, axis, weight_clip), in_scale, b_float)
         w.data, w.dtype, w.quant = qp.quantize_weights(wf, wq), "int8", wq
         shift = None
         m = means.get(op.inputs[0]) if means else None
         if m is not None and wf.shape[-1] % m.size == 0 and (op.type == "DEPTHWISE_CONV_2D" or wf.shape[-1] == m.size):
             shift = _bias_shift(op, wf.astype(np.float64), w.data, wq, m).astype(np.float32)
         done[w_name] = ("weight", wq, shift)
-    b_name = op.inputs[2] if len(op.inputs) > 2 else None
     if b_name is None and shift is not None:
         out_ch = w.shape[0] if op.type != "DEPTHWISE_CONV_2D" else w.shape[3]
         b_name = graph.add_tensor(Tensor(f"{w_name}_bias", (out_ch,), "float32", np.zeros(out_ch, np.float32))).name
@@ -173,7 +195,6 @@ def _quantize_weighted(graph: Graph, op: Op, params: dict[str, QuantParams], wei
         op.inputs[2] = b_name
     if b_name is None:
         return
-    in_scale = float(params[op.inputs[0]].scale[0])
     bq = qp.bias_qparams(in_scale, wq)
     if bq.scale.size == 1 and wq.scale.size == 1:
         bq = QuantParams(bq.scale, 0)

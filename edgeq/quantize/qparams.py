@@ -9,6 +9,7 @@ from edgeq.model.ir import QuantParams
 INT8_MIN, INT8_MAX = -128, 127
 WEIGHT_MAX = 127  # weights use [-127, 127] so that -128 never appears (symmetric)
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+BIAS_MAX = 2**30  # |int32 bias| bound that leaves headroom for the accumulated products
 MIN_SPAN = 1e-6  # a tensor that was always 0 still needs a positive scale
 
 
@@ -83,6 +84,22 @@ def weight_qparams(w: np.ndarray, axis: int | None, clip: str = "minmax") -> Qua
     t = mse_clip_thresholds(w, axis) if clip == "mse" else _channel_absmax(w, axis)
     scale = np.where(t > 0, t / WEIGHT_MAX, 1.0)
     return QuantParams(scale.astype(np.float32), np.zeros(scale.size, np.int64), axis)
+
+
+def fit_bias(weight_q: QuantParams, input_scale: float, bias: np.ndarray | None) -> QuantParams:
+    """Weight params whose scales are raised where needed so that ``bias / (S_in · S_w[c])`` fits in
+    ±BIAS_MAX: a channel with (near-)zero weights and a real bias would otherwise get a bias scale so fine
+    that its int32 bias saturates and the channel's constant output is lost."""
+    if bias is None:
+        return weight_q
+    # a hair above the bound so that float32 rounding of the scale cannot push the bias past it
+    need = np.abs(np.asarray(bias, np.float64)) / (float(input_scale) * BIAS_MAX) * (1 + 2.0**-20)
+    if not weight_q.per_channel:
+        need = np.atleast_1d(need.max()) if need.size else need
+    scale = np.maximum(weight_q.scale.astype(np.float64), need).astype(np.float32)
+    if np.array_equal(scale, weight_q.scale):
+        return weight_q
+    return QuantParams(scale, weight_q.zero_point, weight_q.axis)
 
 
 def quantize_weights(w: np.ndarray, q: QuantParams) -> np.ndarray:
