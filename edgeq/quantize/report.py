@@ -3,6 +3,7 @@
 The int8 .tflite runs in LiteRT (reference kernels, every intermediate tensor preserved); each of its tensors
 is matched by name with the float graph's activation, dequantized and compared: SQNR in dB
 (10·log10(Σx² / Σ(x − x̂)²)), pooled over the samples. Classifier outputs (SOFTMAX) also get top-1 agreement.
+The JSON report keeps full tensor names; the terminal table shows short ones (``short_name``).
 """
 from __future__ import annotations
 
@@ -158,6 +159,17 @@ def fidelity_report(float_graph: Graph, model: bytes, samples: Sequence[np.ndarr
     return rep
 
 
+def short_name(name: str, width: int = 48) -> str:
+    """A readable tensor name for tables: TFLite joins the names of fused ops with ';'
+    ("model/activation/Relu;model/batch_normalization/FusedBatchNormV3;..."), so keep the first one, and
+    cut a long one in the middle, where paths are least telling."""
+    first = name.split(";", 1)[0] or name
+    if len(first) <= width:
+        return first
+    head = (width - 1) // 2
+    return first[:head] + "…" + first[len(first) - (width - 1 - head):]
+
+
 def render(rep: FidelityReport, console=None, title: str = "int8 fidelity vs float") -> None:
     """Print the per-layer table and the output summary with rich."""
     from rich.console import Console
@@ -167,15 +179,15 @@ def render(rep: FidelityReport, console=None, title: str = "int8 fidelity vs flo
     t = Table(title=f"{title} ({rep.samples} held-out samples)")
     t.add_column("#", justify="right")
     t.add_column("op")
-    t.add_column("tensor", overflow="fold", max_width=60)
+    t.add_column("tensor", no_wrap=True)
     t.add_column("SQNR dB", justify="right")
     for i, row in enumerate(rep.layers):
         v = row.sqnr_db
         color = "green" if v >= 30 else "yellow" if v >= 15 else "red"
-        t.add_row(str(i), row.op, row.tensor, f"[{color}]{v:.1f}[/{color}]" if math.isfinite(v) else "exact")
+        t.add_row(str(i), row.op, short_name(row.tensor), f"[{color}]{v:.1f}[/{color}]" if math.isfinite(v) else "exact")
     console.print(t)
     for n, v in rep.output_sqnr_db.items():
-        line = f"output {n}: SQNR {v:.2f} dB"
+        line = f"output {short_name(n)}: SQNR {v:.2f} dB"
         if n in rep.top1_agreement:
             line += f", top-1 agreement {100 * rep.top1_agreement[n]:.1f}%"
         console.print(line)
