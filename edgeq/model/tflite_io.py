@@ -325,7 +325,8 @@ def write_tflite(graph: Graph) -> bytes:
     for n in order:
         t = graph.tensors[n]
         tt = fb.TensorT()
-        tt.name, tt.shape, tt.type = n, list(t.shape), S.type_of(t.dtype, f"{where}: tensor {n!r}")
+        # numpy vectors of the schema's exact types: the object API then copies them in one go
+        tt.name, tt.shape, tt.type = n, np.asarray(t.shape, np.int32), S.type_of(t.dtype, f"{where}: tensor {n!r}")
         tt.buffer = 0
         if t.data is not None:
             payload = _const_bytes(t, f"{where}: tensor {n!r}")
@@ -338,8 +339,8 @@ def write_tflite(graph: Graph) -> bytes:
             tt.buffer = by_digest[key]
         if t.quant is not None:
             q = fb.QuantizationParametersT()
-            q.scale = [float(s) for s in t.quant.scale]
-            q.zeroPoint = [int(z) for z in t.quant.zero_point]
+            q.scale = np.asarray(t.quant.scale, np.float32)
+            q.zeroPoint = np.asarray(t.quant.zero_point, np.int64)
             q.quantizedDimension = int(t.quant.axis) if t.quant.per_channel else 0
             tt.quantization = q
         tensors.append(tt)
@@ -363,8 +364,8 @@ def write_tflite(graph: Graph) -> bytes:
 
     sg = fb.SubGraphT()
     sg.tensors, sg.operators, sg.name = tensors, operators, "main"
-    sg.inputs = [index[n] for n in graph.inputs]
-    sg.outputs = [index[n] for n in graph.outputs]
+    sg.inputs = np.array([index[n] for n in graph.inputs], np.int32)
+    sg.outputs = np.array([index[n] for n in graph.outputs], np.int32)
 
     model = fb.ModelT()
     model.version = 3
@@ -396,8 +397,8 @@ def _write_op(g: Graph, op: Op, index: dict[str, int]):
     if op.type not in S.OP_CODES:
         raise UnsupportedError(f"{where}: {op.type!r} is not a TFLite builtin operator")
     o = fb.OperatorT()
-    o.inputs = [-1 if n is None else index[n] for n in op.inputs]
-    o.outputs = [index[n] for n in op.outputs]
+    o.inputs = np.array([-1 if n is None else index[n] for n in op.inputs], np.int32)
+    o.outputs = np.array([index[n] for n in op.outputs], np.int32)
     custom = ""
     if op.type == "CUSTOM":
         custom = op.options.get("custom_code", "")
