@@ -151,3 +151,77 @@ def test_mlperf_kws_firmware(zoo, tmp_path, runtime_objects):
     (want,) = it.run(x)
     assert np.frombuffer(out, np.int8).tolist() == want.ravel().tolist()
     assert used == analyze(model).ref.arena_bytes
+
+
+# A bare Cortex-M4 image for QEMU's mps2-an386: vector table (initial SP, reset = newlib's semihosting crt0),
+# code and constants in flash at 0, data and the arena in RAM at 0x20000000; printf goes out by semihosting.
+M4_VECTORS = """
+extern void _start(void);
+__attribute__((section(".vectors"), used)) void (*const vectors[2])(void) = {(void (*)(void))0x20400000, _start};
+void _init(void) {}
+void _fini(void) {}
+"""
+M4_LD = """
+MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 4M }
+ENTRY(_start)
+SECTIONS {
+  .vectors : { KEEP(*(.vectors)) } > FLASH
+  .text : { *(.text*) *(.rodata*) . = ALIGN(4); } > FLASH
+  .ARM.exidx : { *(.ARM.exidx*) } > FLASH
+  .init_array : { PROVIDE(__init_array_start = .); KEEP(*(.init_array*)) PROVIDE(__init_array_end = .); } > FLASH
+  .fini_array : { PROVIDE(__fini_array_start = .); KEEP(*(.fini_array*)) PROVIDE(__fini_array_end = .); } > FLASH
+  .preinit_array : { PROVIDE(__preinit_array_start = .); PROVIDE(__preinit_array_end = .); } > FLASH
+  .data : { *(.data*) } > RAM
+  .bss : { __bss_start__ = .; *(.bss*) *(COMMON) . = ALIGN(8); __bss_end__ = .; } > RAM
+  end = .; __end__ = .;
+}
+"""
+M4_MAIN = r"""
+#include <stdio.h>
+#include "cnn_model.h"
+int main(void) {
+  eq_interp it;
+  eq_tensor_info in, out;
+  eq_status st = cnn_init(&it);
+  printf("init %d used %lu\n", (int)st, (unsigned long)eq_arena_used(&it));
+  if (st != EQ_OK) return 1;
+  eq_input(&it, 0, &in);
+  for (size_t i = 0; i < in.bytes; i++) ((int8_t *)in.data)[i] = (int8_t)(i * 37 + 11);
+  if (eq_invoke(&it) != EQ_OK) return 2;
+  eq_output(&it, 0, &out);
+  printf("out");
+  for (size_t i = 0; i < out.bytes; i++) printf(" %d", ((int8_t *)out.data)[i]);
+  printf("\n");
+  return 0;
+}
+"""
+_CRT0 = Path("/usr/lib/arm-none-eabi/newlib/thumb/v7e-m/nofp/rdimon-crt0.o")
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None
+                    or not _CRT0.exists(), reason="arm-none-eabi-gcc, newlib or qemu-system-arm is not installed")
+def test_runs_on_emulated_cortex_m4(tmp_path):
+    """The generated files linked with runtime_c's reference build run on a Cortex-M4 (QEMU mps2-an386) and
+    give the host runtime's outputs; the 32-bit build needs at most the declared arena (its interpreter
+    tables hold 4-byte pointers, so it needs a little less)."""
+    model = small_cnn(0)
+    paths = generate(model, tmp_path, name="cnn")
+    for name, text in (("vectors.c", M4_VECTORS), ("m4.ld", M4_LD), ("main.c", M4_MAIN)):
+        (tmp_path / name).write_text(text)
+    elf = tmp_path / "app.elf"
+    r = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft",
+                        "--specs=rdimon.specs", "-nostartfiles", "-T", tmp_path / "m4.ld",
+                        "-I", RUNTIME_DIR / "include", "-I", RUNTIME_DIR / "src", "-I", RUNTIME_DIR / "kernels",
+                        "-I", tmp_path, tmp_path / "vectors.c", tmp_path / "main.c", paths[0], paths[2],
+                        *ref_sources(), _CRT0, "-o", elf, "-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
+                        "-serial", "none", "-semihosting-config", "enable=on,target=native", "-kernel", elf],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    init, out = r.stdout.strip().splitlines()
+    used = int(init.split()[-1])
+    assert init.startswith("init 0 ") and 0 < used <= analyze(model).ref.arena_bytes
+    x = ((np.arange(192) * 37 + 11) & 0xFF).astype(np.uint8).view(np.int8).reshape(1, 8, 8, 3)
+    (want,) = Interpreter(model).run(x)
+    assert [int(v) for v in out.split()[1:]] == want.ravel().tolist()
