@@ -1,6 +1,7 @@
-"""A cffi view of the conv / depthwise / fully connected kernels of runtime_c, every variant side by side,
-for the SIMD-vs-reference tests and tools/bench_kernels.py. Builds one shared library from the kernel
-sources (reference, x86 variants, dispatch) with gcc, cached by the sources' content."""
+"""A cffi view of the kernels of runtime_c (conv / depthwise / fully connected, their prepare-time weight
+packing, and the elementwise table), every variant side by side, for the SIMD-vs-reference tests and
+tools/bench_kernels.py. Builds one shared library from the kernel sources (every reference kernel, x86
+variants, dispatch) with gcc, cached by the sources' content."""
 from __future__ import annotations
 
 import hashlib
@@ -94,6 +95,57 @@ typedef void conv_fn(const eq_conv_params *, const eq_channel_quant *, const eq_
 typedef size_t scratch_fn(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
 typedef void fc_fn(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
                    const int8_t *, const int8_t *, const int32_t *, int8_t *);
+typedef struct eq_conv_pack {
+  size_t (*packed_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
+  void (*pack)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const eq_shape4 *,
+               const int8_t *, const int32_t *, const eq_shape4 *, void *);
+  scratch_fn *scratch_size;
+  void (*run)(const eq_conv_params *, const eq_shape4 *, const int8_t *, const eq_shape4 *, const void *,
+              const eq_shape4 *, int8_t *, void *);
+} eq_conv_pack;
+typedef struct eq_fc_pack {
+  size_t (*packed_size)(const eq_fc_params *, int32_t, int32_t);
+  void (*pack)(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, const int8_t *, const int32_t *,
+               void *);
+  void (*run)(const eq_fc_params *, int32_t, int32_t, int32_t, const int8_t *, const void *, int8_t *);
+} eq_fc_pack;
+
+typedef struct { int32_t dims[6]; int32_t stride1[6]; int32_t stride2[6]; } eq_bcast;
+typedef struct {
+  int32_t left_shift, in1_offset, in1_multiplier, in1_shift, in2_offset, in2_multiplier, in2_shift;
+  int32_t out_offset, out_multiplier, out_shift, act_min, act_max;
+  const int32_t *in1_table, *in2_table;
+} eq_add_params;
+typedef struct {
+  int32_t left_shift, in1_offset, in1_multiplier, in1_shift, in2_offset, in2_multiplier, in2_shift;
+  int32_t out_offset, out_multiplier, out_shift, act_min, act_max;
+} eq_sub_params;
+typedef struct { int32_t in1_offset, in2_offset, out_offset, out_multiplier, out_shift, act_min, act_max; } eq_mul_params;
+typedef struct { int32_t in_zp, out_zp, multiplier, shift, act_min, act_max; } eq_relu_params;
+typedef struct { int32_t in_zp, out_zp, multiplier_alpha, shift_alpha, multiplier_identity, shift_identity; }
+    eq_leaky_relu_params;
+typedef struct { int32_t in_zp, out_zp; int16_t out_multiplier; int32_t out_exponent; int16_t reluish_multiplier;
+                 int32_t reluish_exponent; } eq_hard_swish_params;
+typedef struct { int32_t stride_h, stride_w, filter_h, filter_w, pad_h, pad_w, act_min, act_max; } eq_pool_params;
+typedef void pool_fn(const eq_pool_params *, const eq_shape4 *, const int8_t *, const eq_shape4 *, int8_t *);
+struct eq_ew_kernels {
+  void (*add_s8)(const eq_add_params *, const int32_t *, const int32_t *, const int32_t *, const int8_t *,
+                 const int8_t *, int8_t *);
+  int add_s8_wants_tables;
+  void (*sub_s8)(const eq_sub_params *, const eq_bcast *, const int8_t *, const int8_t *, int8_t *);
+  void (*mul_s8)(const eq_mul_params *, const eq_bcast *, const int8_t *, const int8_t *, int8_t *);
+  void (*maximum_s8)(const eq_bcast *, const int8_t *, const int8_t *, int8_t *);
+  void (*minimum_s8)(const eq_bcast *, const int8_t *, const int8_t *, int8_t *);
+  void (*lut_s8)(const int8_t *, int32_t, const int8_t *, int8_t *);
+  void (*relu_s8)(const eq_relu_params *, int32_t, const int8_t *, int8_t *);
+  void (*leaky_relu_s8)(const eq_leaky_relu_params *, int32_t, const int8_t *, int8_t *);
+  void (*hard_swish_s8)(const eq_hard_swish_params *, int32_t, const int8_t *, int8_t *);
+  pool_fn *average_pool_s8;
+  pool_fn *max_pool_s8;
+};
+int eq_bcast_init(eq_bcast *, const int32_t *, int32_t, const int32_t *, int32_t, int32_t *, int32_t *);
+void eq_add_s8_tables(const eq_add_params *, int32_t *, int32_t *);
+
 typedef struct {
   const char *isa;
   conv_fn *conv2d_s8;
@@ -101,6 +153,10 @@ typedef struct {
   fc_fn *fully_connected_s8;
   scratch_fn *conv2d_s8_scratch_size;
   scratch_fn *depthwise_conv2d_s8_scratch_size;
+  const eq_conv_pack *conv2d_s8_pack;
+  const eq_conv_pack *depthwise_conv2d_s8_pack;
+  const eq_fc_pack *fully_connected_s8_pack;
+  const struct eq_ew_kernels *ew;
 } eq_kernel_table;
 const eq_kernel_table *eq_kernels(void);
 const eq_kernel_table *eq_kernels_select(const char *isa);
@@ -109,7 +165,9 @@ const eq_kernel_table *eq_kernels_select(const char *isa);
 
 def sources(ref_dir: Path | None = None) -> list[Path]:
     ref_dir = ref_dir or KERNELS / "ref"
-    return ([ref_dir / f for f in REF_SOURCES] + sorted((KERNELS / "x86").glob("*.c")) + [KERNELS / "dispatch.c"])
+    others = sorted(p for p in ref_dir.glob("*.c") if p.name not in REF_SOURCES and p.name != "dispatch_ref.c")
+    return ([ref_dir / f for f in REF_SOURCES] + others + sorted((KERNELS / "x86").glob("*.c")) +
+            [KERNELS / "dispatch.c"])
 
 
 def missing_sources(ref_dir: Path | None = None) -> list[str]:
@@ -130,7 +188,7 @@ class Kernels:
         if not lib.exists():
             tmp = lib.with_suffix(".tmp")
             cmd = ["gcc", "-std=c99", "-shared", "-fPIC", *cflags, "-Wall", "-Wextra", "-Werror",
-                   "-I", str(KERNELS), "-I", str(KERNELS / "ref"), "-o", str(tmp), *map(str, srcs)]
+                   "-I", str(KERNELS), "-I", str(KERNELS / "ref"), "-o", str(tmp), *map(str, srcs), "-lm"]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"building the kernel shim failed:\n{' '.join(cmd)}\n{r.stderr}")

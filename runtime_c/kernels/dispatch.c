@@ -2,6 +2,7 @@
  * may force a variant, so tests can run every path on one machine); on other targets the variant is
  * the compile-time choice, made by defining EQ_KERNELS_<ISA> from the compiler's feature macros. */
 #include "eq_kernels.h"
+#include "eq_kernels_ew.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define EQ_X86 1
@@ -17,19 +18,22 @@ static int same(const char *a, const char *b) {
 static const eq_kernel_table ref_table = {
     "ref", eq_conv2d_s8, eq_depthwise_conv2d_s8, eq_fully_connected_s8,
     eq_conv2d_s8_scratch_size, eq_depthwise_conv2d_s8_scratch_size,
+    NULL, NULL, NULL, &eq_ew_kernels_ref,
 };
 
 /* An Arm variant plugs in here as its kernels land: define EQ_KERNELS_ARM_DSP (or _ARM_MVE, _NEON)
- * and provide eq_<op>_s8_arm_dsp etc. with the reference signatures. */
-#define EQ_VARIANT_TABLE(isa)                                                                    \
+ * and provide eq_<op>_s8_arm_dsp etc. with the reference signatures, eq_ew_kernels_arm_dsp (it may
+ * start as a copy of eq_ew_kernels_ref) and its weight packers, or NULL for none. */
+#define EQ_VARIANT_TABLE(isa, conv_pack, dw_pack, fc_pack)                                    \
   static const eq_kernel_table isa##_table = {                                                   \
       #isa, eq_conv2d_s8_##isa, eq_depthwise_conv2d_s8_##isa, eq_fully_connected_s8_##isa,        \
       eq_conv2d_s8_##isa##_scratch_size, eq_depthwise_conv2d_s8_##isa##_scratch_size,            \
+      conv_pack, dw_pack, fc_pack, &eq_ew_kernels_##isa,                                         \
   };
 
 #ifdef EQ_X86
-EQ_VARIANT_TABLE(avx2)
-EQ_VARIANT_TABLE(avx512vnni)
+EQ_VARIANT_TABLE(avx2, NULL, NULL, NULL)
+EQ_VARIANT_TABLE(avx512vnni, NULL, NULL, NULL)
 
 static int cpu_has(const char *isa) {
   __builtin_cpu_init();
@@ -41,11 +45,11 @@ static int cpu_has(const char *isa) {
   return 0;
 }
 #elif defined(EQ_KERNELS_ARM_DSP)
-EQ_VARIANT_TABLE(arm_dsp)
+EQ_VARIANT_TABLE(arm_dsp, NULL, NULL, NULL)
 #elif defined(EQ_KERNELS_ARM_MVE)
-EQ_VARIANT_TABLE(arm_mve)
+EQ_VARIANT_TABLE(arm_mve, NULL, NULL, NULL)
 #elif defined(EQ_KERNELS_NEON)
-EQ_VARIANT_TABLE(neon)
+EQ_VARIANT_TABLE(neon, NULL, NULL, NULL)
 #endif
 
 /* Best first. */

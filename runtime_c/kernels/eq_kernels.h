@@ -74,7 +74,40 @@ typedef struct {
                                    const eq_shape4 *);
   size_t (*depthwise_conv2d_s8_scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *,
                                              const eq_shape4 *);
+  /* Weights packed once at prepare (NULL: the variant reads the model's weights as they are, as ref
+   * does, so the microcontroller arena does not grow). */
+  const struct eq_conv_pack *conv2d_s8_pack;
+  const struct eq_conv_pack *depthwise_conv2d_s8_pack;
+  const struct eq_fc_pack *fully_connected_s8_pack;
+  /* The elementwise, activation and pooling kernels (eq_kernels_ew.h). */
+  const struct eq_ew_kernels *ew;
 } eq_kernel_table;
+
+/* Prepare-time weight packing of a conv or depthwise variant. The op asks packed_size(); when it is
+ * nonzero it allocates that many persistent bytes, calls pack() once, sizes scratch with
+ * scratch_size() and calls run() at every eval instead of the plain kernel. packed_size() returns 0
+ * for shapes the variant does not pack (the plain kernel then runs). The packed bytes hold everything
+ * that depends on weights, bias and multipliers alone. */
+typedef struct eq_conv_pack {
+  size_t (*packed_size)(const eq_conv_params *p, const eq_shape4 *in_shape, const eq_shape4 *filter_shape,
+                        const eq_shape4 *out_shape);
+  void (*pack)(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
+               const eq_shape4 *filter_shape, const int8_t *filter, const int32_t *bias,
+               const eq_shape4 *out_shape, void *packed);
+  size_t (*scratch_size)(const eq_conv_params *p, const eq_shape4 *in_shape, const eq_shape4 *filter_shape,
+                         const eq_shape4 *out_shape);
+  void (*run)(const eq_conv_params *p, const eq_shape4 *in_shape, const int8_t *in, const eq_shape4 *filter_shape,
+              const void *packed, const eq_shape4 *out_shape, int8_t *out, void *scratch);
+} eq_conv_pack;
+
+/* The same for FULLY_CONNECTED (in [batches, in_depth], weights [out_depth, in_depth]). */
+typedef struct eq_fc_pack {
+  size_t (*packed_size)(const eq_fc_params *p, int32_t in_depth, int32_t out_depth);
+  void (*pack)(const eq_fc_params *p, const eq_channel_quant *q, int32_t in_depth, int32_t out_depth,
+               const int8_t *weights, const int32_t *bias, void *packed);
+  void (*run)(const eq_fc_params *p, int32_t batches, int32_t in_depth, int32_t out_depth, const int8_t *in,
+              const void *packed, int8_t *out);
+} eq_fc_pack;
 
 const eq_kernel_table *eq_kernels(void);
 

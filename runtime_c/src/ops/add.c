@@ -2,7 +2,7 @@
  * Multipliers as TFLite computes them: both inputs to twice the larger input scale, 20 bits of
  * headroom, then back to the output scale. */
 #include "../op_util.h"
-#include "eq_kernels_core.h"
+#include "eq_kernels_ew.h"
 
 typedef struct {
   eq_add_params p;
@@ -33,11 +33,14 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(p->in1_shift <= 0 && p->in2_shift <= 0 && p->out_shift <= 0, EQ_ERR_QUANT);
   st = eq_activation_range(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
   if (st != EQ_OK) return st;
-  int32_t *tables = eq_alloc_persistent(ctx, 2 * 256 * sizeof(int32_t));
-  EQ_ENSURE(tables, EQ_ERR_ARENA_TOO_SMALL);
-  eq_add_s8_tables(p, tables, tables + 256);
-  p->in1_table = tables;
-  p->in2_table = tables + 256;
+  p->in1_table = p->in2_table = NULL;
+  if (eq_kernels()->ew->add_s8_wants_tables) { /* the SIMD variants compute the rescale faster */
+    int32_t *tables = eq_alloc_persistent(ctx, 2 * 256 * sizeof(int32_t));
+    EQ_ENSURE(tables, EQ_ERR_ARENA_TOO_SMALL);
+    eq_add_s8_tables(p, tables, tables + 256);
+    p->in1_table = tables;
+    p->in2_table = tables + 256;
+  }
   n->data = d;
   return EQ_OK;
 }
@@ -45,7 +48,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
   const add_data *d = n->data;
-  eq_add_s8(&d->p, d->bc.dims, d->bc.stride_a, d->bc.stride_b, n->in[0]->data, n->in[1]->data, n->out[0]->data);
+  eq_kernels()->ew->add_s8(&d->p, d->bc.dims, d->bc.stride_a, d->bc.stride_b, n->in[0]->data, n->in[1]->data, n->out[0]->data);
   return EQ_OK;
 }
 

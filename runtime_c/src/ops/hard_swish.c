@@ -1,6 +1,6 @@
 /* HARD_SWISH (int8): LiteRT's 16-bit fixed-point formulation; multipliers from float scales, rounded
  * down to Q15. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 static int16_t q15_of(int32_t m) { /* TFLite's DownScaleInt32ToInt16Multiplier */
@@ -37,7 +37,7 @@ static eq_status hard_swish_prepare(eq_ctx *ctx, eq_node *node) {
 
 static eq_status hard_swish_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  eq_hard_swish_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
+  eq_kernels()->ew->hard_swish_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 

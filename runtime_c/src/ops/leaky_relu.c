@@ -1,5 +1,5 @@
 /* LEAKY_RELU (int8): identity and alpha multipliers, each from float products as LiteRT's prepare. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 static eq_status leaky_relu_prepare(eq_ctx *ctx, eq_node *node) {
@@ -27,7 +27,7 @@ static eq_status leaky_relu_prepare(eq_ctx *ctx, eq_node *node) {
 
 static eq_status leaky_relu_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  eq_leaky_relu_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
+  eq_kernels()->ew->leaky_relu_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -4,7 +4,7 @@
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
   const pool_data *d = n->data;
-  eq_max_pool_s8(&d->p, &d->in, n->in[0]->data, &d->out, n->out[0]->data);
+  eq_kernels()->ew->max_pool_s8(&d->p, &d->in, n->in[0]->data, &d->out, n->out[0]->data);
   return EQ_OK;
 }
 

@@ -1,5 +1,5 @@
 /* MAXIMUM (int8): raw comparison of the operands, broadcast up to 6-D. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 static eq_status maximum_prepare(eq_ctx *ctx, eq_node *node) {
@@ -17,7 +17,7 @@ static eq_status maximum_prepare(eq_ctx *ctx, eq_node *node) {
 
 static eq_status maximum_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  eq_maximum_s8(node->data, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+  eq_kernels()->ew->maximum_s8(node->data, node->in[0]->data, node->in[1]->data, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -1,5 +1,5 @@
 /* MINIMUM (int8): raw comparison of the operands, broadcast up to 6-D. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 static eq_status minimum_prepare(eq_ctx *ctx, eq_node *node) {
@@ -17,7 +17,7 @@ static eq_status minimum_prepare(eq_ctx *ctx, eq_node *node) {
 
 static eq_status minimum_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  eq_minimum_s8(node->data, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+  eq_kernels()->ew->minimum_s8(node->data, node->in[0]->data, node->in[1]->data, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -1,5 +1,5 @@
 /* MUL (int8): one output multiplier in_scale1 * in_scale2 / out_scale, inputs broadcast up to 6-D. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 typedef struct {
@@ -33,7 +33,7 @@ static eq_status mul_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status mul_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const mul_data *d = node->data;
-  eq_mul_s8(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+  eq_kernels()->ew->mul_s8(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -4,7 +4,7 @@
 #define EDGEQ_POOL_COMMON_H
 
 #include "../op_util.h"
-#include "eq_kernels_core.h"
+#include "eq_kernels_ew.h"
 
 typedef struct {
   eq_pool_params p;

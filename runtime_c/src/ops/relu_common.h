@@ -3,7 +3,7 @@
 #ifndef EDGEQ_OPS_RELU_COMMON_H
 #define EDGEQ_OPS_RELU_COMMON_H
 
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 static inline eq_status eq_relu_prepare(eq_ctx *ctx, eq_node *node, int relu6) {
@@ -31,7 +31,7 @@ static inline eq_status eq_relu_prepare(eq_ctx *ctx, eq_node *node, int relu6) {
 
 static inline eq_status eq_relu_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  eq_relu_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
+  eq_kernels()->ew->relu_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -1,5 +1,5 @@
 /* SUB (int8): LiteRT's general quantized subtraction, inputs broadcast up to 6-D. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 typedef struct {
@@ -44,7 +44,7 @@ static eq_status sub_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status sub_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const sub_data *d = node->data;
-  eq_sub_s8(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+  eq_kernels()->ew->sub_s8(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
   return EQ_OK;
 }
 

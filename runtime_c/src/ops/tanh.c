@@ -1,5 +1,5 @@
 /* TANH (int8): a 256-entry table built at prepare time with LiteRT's float formula. */
-#include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_ew.h"
 #include "elementwise_common.h"
 
 static eq_status tanh_prepare(eq_ctx *ctx, eq_node *node) {
@@ -16,7 +16,7 @@ static eq_status tanh_prepare(eq_ctx *ctx, eq_node *node) {
 
 static eq_status tanh_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  eq_lut_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
+  eq_kernels()->ew->lut_s8(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 
