@@ -41,6 +41,11 @@ def _source_bytes(src) -> tuple[bytes, str]:
 
 def load_model(src) -> Graph:
     """A float Graph from a .tflite or .onnx path or bytes (b"TFL3" at offset 4 means .tflite)."""
+    return _load_model(src)[0]
+
+
+def _load_model(src) -> tuple[Graph, bytes | None]:
+    """(graph, the .tflite bytes it was read from, or None for ONNX)."""
     data, label = _source_bytes(src)
     if len(data) >= 8 and data[4:8] == b"TFL3":
         from edgeq.model.tflite_io import read_tflite
@@ -54,9 +59,10 @@ def load_model(src) -> Graph:
         from edgeq.model.onnx_import import import_onnx
 
         graph = import_onnx(data, label=label)
+        data = None
     if label != "<bytes>":
         graph.name = Path(label).stem
-    return graph
+    return graph, data
 
 
 def check_weights(graph: Graph) -> None:
@@ -140,7 +146,7 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
         raise EdgeqError(f"unknown io type {io!r} (choose int8, uint8 or float)")
     if weight_clip not in ("minmax", "mse"):
         raise EdgeqError(f"unknown weight clipping {weight_clip!r} (choose minmax or mse)")
-    graph = load_model(src)
+    graph, tflite_bytes = _load_model(src)
     check_weights(graph)
     if calib is None:
         raise CalibrationError("static int8 conversion needs calibration data (calib=...)")
@@ -155,7 +161,7 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
         cal, held = samples, None
     # the logits keep their exact range whatever the method: clipping them can only flip the argmax
     ranges, means = calibrate_stats(graph, cal, method, percentile=percentile, engine=engine, progress=progress,
-                                    exact=head_tensors(graph))
+                                    exact=head_tensors(graph), model=tflite_bytes)
     qgraph = quantize_graph(graph, ranges, io=io, weight_clip=weight_clip,
                             means=means if bias_correction else None)
     model = write_tflite(qgraph)

@@ -1,8 +1,9 @@
 """Calibration: run the float model over the samples and feed one observer per float activation tensor.
 
 Two engines compute the float activations, with the same results (both follow TFLite's float semantics):
-- "litert": the float graph written to .tflite and run by LiteRT with every intermediate tensor preserved
-  (one sample per invoke, compiled kernels: the fast path);
+- "litert": the float graph (the source .tflite itself when given, else the graph written out) run by LiteRT
+  with every intermediate tensor preserved, a whole batch per invoke when the graph allows a batch axis
+  (compiled kernels: the fast path);
 - "reference": edgeq's numpy float executor, batched.
 "auto" takes LiteRT when the graph can be written and run there, the reference executor otherwise.
 """
@@ -46,27 +47,71 @@ def float_activations(graph: Graph) -> list[str]:
     return [n for n in graph.activations() if graph.tensors[n].dtype == "float32"]
 
 
-def _litert_batches(graph: Graph, samples: Sequence[np.ndarray], names: list[str],
-                    batch: int) -> Iterator[dict[str, np.ndarray]]:
+def _litert_batches(graph: Graph, samples: Sequence[np.ndarray], names: list[str], batch: int,
+                    model: bytes | None = None) -> Iterator[dict[str, np.ndarray]]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgeq.model.tflite_io import write_tflite
 
-    interp = Interpreter(model_content=write_tflite(graph), experimental_preserve_all_tensors=True,
+    def interpreter(content: bytes):
+        it = Interpreter(model_content=content, experimental_preserve_all_tensors=True,
                          experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interp.allocate_tensors()
-    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
+        details = it.get_tensor_details()
+        counts: dict[str, int] = {}
+        for d in details:
+            counts[d["name"]] = counts.get(d["name"], 0) + 1
+        return it, {d["name"]: d["index"] for d in details if counts[d["name"]] == 1}
+
+    interp, index = interpreter(model) if model is not None else (None, {})
+    if interp is None or any(k not in index for k in [*graph.inputs, *names]):
+        # the source file is not this graph's (or names clash): run the graph as edgeq writes it
+        interp, index = interpreter(write_tflite(graph))
     in_idx = [index[n] for n in graph.inputs]
     n = samples[0].shape[0]
-    for start in range(0, n, batch):
+    chunk = max(1, min(batch, n))
+    b = _batched(interp, graph, in_idx, index, names, chunk)
+    if b == 1:
+        interp.allocate_tensors()
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        if b > 1:  # one invoke per chunk; the last chunk is padded with its first sample, then cut
+            for idx, arr in zip(in_idx, samples):
+                x = np.ascontiguousarray(arr[start:stop], dtype=np.float32)
+                if stop - start < b:
+                    x = np.concatenate([x, np.repeat(x[:1], b - (stop - start), axis=0)])
+                interp.set_tensor(idx, x)
+            interp.invoke()
+            yield {k: interp.get_tensor(index[k])[:stop - start] for k in names}
+            continue
         acc: dict[str, list[np.ndarray]] = {k: [] for k in names}
-        for i in range(start, min(n, start + batch)):
+        for i in range(start, stop):
             for idx, arr in zip(in_idx, samples):
                 interp.set_tensor(idx, np.ascontiguousarray(arr[i:i + 1], dtype=np.float32))
             interp.invoke()
             for k in names:
                 acc[k].append(interp.get_tensor(index[k]))
         yield {k: np.concatenate(v) for k, v in acc.items()}
+
+
+def _batched(interp, graph: Graph, in_idx: list[int], index: dict[str, int], names: list[str], b: int) -> int:
+    """Resize the inputs' batch axis to ``b`` and return b when every float activation then has batch b and
+    the graph's per-sample shape (a per-sample invoke costs far more than the kernels on small models);
+    otherwise (a RESHAPE with a fixed batch of 1, say) restore batch 1 and return 1."""
+    shapes = {k: tuple(graph.tensors[k].shape) for k in [*graph.inputs, *names]}
+    if b <= 1 or any(len(shapes[n]) == 0 or shapes[n][0] != 1 for n in shapes):
+        return 1
+    try:
+        for n, idx in zip(graph.inputs, in_idx):
+            interp.resize_tensor_input(idx, [b, *shapes[n][1:]], strict=False)
+        interp.allocate_tensors()
+        by_index = {d["index"]: tuple(d["shape"]) for d in interp.get_tensor_details()}
+        if all(by_index[index[k]] == (b, *shapes[k][1:]) for k in names):
+            return b
+    except (RuntimeError, ValueError):
+        pass
+    for n, idx in zip(graph.inputs, in_idx):
+        interp.resize_tensor_input(idx, list(shapes[n]), strict=False)
+    return 1
 
 
 def _reference_batches(graph: Graph, samples: Sequence[np.ndarray], names: list[str],
@@ -81,14 +126,17 @@ def _reference_batches(graph: Graph, samples: Sequence[np.ndarray], names: list[
 
 
 def activation_batches(graph: Graph, samples: Sequence[np.ndarray], *, engine: str = "auto",
-                       batch: int = 16) -> Iterator[dict[str, np.ndarray]]:
-    """Yield {tensor name: float activations of ``batch`` samples} for every float activation tensor."""
+                       batch: int = 16, model: bytes | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Yield {tensor name: float activations of ``batch`` samples} for every float activation tensor.
+
+    ``model``: the float .tflite ``graph`` was read from, run as it is by the LiteRT engine (saves writing
+    the graph out again) when it has every tensor of the graph under the same name."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     names = float_activations(graph)
     if engine in ("auto", "litert"):
         try:
-            gen = _litert_batches(graph, samples, names, batch)
+            gen = _litert_batches(graph, samples, names, batch, model)
             first = next(gen)
         except EdgeqError:
             if engine == "litert":
@@ -106,7 +154,7 @@ def activation_batches(graph: Graph, samples: Sequence[np.ndarray], *, engine: s
 def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
                     percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
                     observer_factory: Callable[[], Observer] | None = None, exact: Iterable[str] = (),
-                    ) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
+                    model: bytes | None = None) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
     """calibrate() plus the mean along the last (channel) axis of every input of CONV_2D, DEPTHWISE_CONV_2D and
     FULLY_CONNECTED, which the quantizer uses to correct the bias shift that weight rounding causes.
 
@@ -118,7 +166,7 @@ def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
     with _progress(progress, n, f"calibrating ({method})") as advance:
-        for acts in activation_batches(graph, samples, engine=engine, batch=batch):
+        for acts in activation_batches(graph, samples, engine=engine, batch=batch, model=model):
             done = 0
             for k, obs in observers.items():
                 a = acts[k]

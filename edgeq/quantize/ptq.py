@@ -13,6 +13,8 @@ Rules (those of TFLite's own quantizer, checked by running the result in LiteRT)
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from edgeq.errors import UnsupportedError
@@ -249,6 +251,17 @@ def _io_casts(graph: Graph, io: str) -> None:
     graph.ops = head + graph.ops + tail
 
 
+def _working_copy(graph: Graph) -> Graph:
+    """A copy whose tensors and ops can be changed freely; constant arrays are shared, not copied
+    (the quantizer replaces them, never writes into them)."""
+    g = Graph(graph.name)
+    g.tensors = {n: dataclasses.replace(t) for n, t in graph.tensors.items()}
+    g.ops = [Op(op.type, list(op.inputs), list(op.outputs), dict(op.options), op.name) for op in graph.ops]
+    g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
+    g.metadata, g.input_perm, g.output_perm = dict(graph.metadata), dict(graph.input_perm), dict(graph.output_perm)
+    return g
+
+
 def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: str = "int8",
                    weight_clip: str = "minmax", per_channel_fc: bool = True,
                    means: dict[str, np.ndarray] | None = None) -> Graph:
@@ -261,7 +274,7 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
     if io not in ("int8", "uint8", "float"):
         raise ValueError(f"io must be int8, uint8 or float, got {io!r}")
     check_supported(graph)
-    g = graph.copy()
+    g = _working_copy(graph)
     params = _activation_params(g, ranges)
     _insert_requantize(g, params)
     done: dict[str, tuple] = {}
