@@ -134,6 +134,50 @@ def test_fully_connected_matches_ref(kernels, isa, batches, in_depth, out_depth,
     np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {params} batches {batches} {in_depth}->{out_depth}")
 
 
+def conv_packed(kernels, isa, depthwise, params, x, wt, bias, mult, shift, oshape):
+    """The variant's prepare-time packing then its packed run (None when it does not pack this shape).
+    Scratch and packed bytes start as junk, as a reused arena holds, and sit 16 bytes in (the arena's
+    alignment promise)."""
+    ffi = kernels.ffi
+    t = kernels.table(isa)
+    pk = t.depthwise_conv2d_s8_pack if depthwise else t.conv2d_s8_pack
+    if pk == ffi.NULL:
+        return None
+    p = ffi.new("eq_conv_params *", params)
+    s_in, s_f, s_out = (ffi.new("eq_shape4 *", s) for s in (x.shape, wt.shape, oshape))
+    size = pk.packed_size(p, s_in, s_f, s_out)
+    if size == 0:
+        return None
+    packed = np.full(size + 16, 0x5A, np.uint8)
+    q = kernels._quant(mult, shift)
+    pk.pack(p, q, s_in, s_f, ffi.cast("int8_t *", wt.ctypes.data), kernels._ptr("int32_t *", bias), s_out,
+            ffi.cast("void *", packed.ctypes.data + 16))
+    mult[:], shift[:] = 0, 0  # everything eval needs must be in the packed bytes
+    scratch = np.full(pk.scratch_size(p, s_in, s_f, s_out) + 16, 0x5A, np.uint8)
+    out = np.zeros(oshape, np.int8)
+    pk.run(p, s_in, ffi.cast("int8_t *", x.ctypes.data), s_f, ffi.cast("void *", packed.ctypes.data + 16), s_out,
+           ffi.cast("int8_t *", out.ctypes.data), ffi.cast("void *", scratch.ctypes.data + 16))
+    return out
+
+
+@FAST
+@given(shape=conv_shapes(depthwise=False), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_packed_at_prepare_matches_ref(kernels, isa, shape, seed):
+    params, x, wt, bias, mult, shift, oshape = conv_case(seed, **shape)
+    ref = kernels.conv("ref", False, params, x, wt, bias, mult, shift, oshape)
+    got = conv_packed(kernels, isa, False, params, x, wt, bias, mult.copy(), shift.copy(), oshape)
+    assert got is not None, f"{isa} does not pack {shape}"
+    np.testing.assert_array_equal(got, ref, err_msg=f"{isa} packed {params} in {x.shape} filter {wt.shape}")
+
+
+def test_ref_packs_nothing(kernels):
+    """The reference variant (every microcontroller build) reads the model's weights in place: no packed
+    copy in its arena."""
+    t = kernels.table("ref")
+    assert t.conv2d_s8_pack == kernels.ffi.NULL and t.depthwise_conv2d_s8_pack == kernels.ffi.NULL
+    assert t.fully_connected_s8_pack == kernels.ffi.NULL
+
+
 MLPERF_DISTINCT = sorted({layer for layers in kernel_shim.MLPERF_LAYERS.values() for layer in layers}, key=str)
 
 

@@ -32,8 +32,8 @@ static const eq_kernel_table ref_table = {
   };
 
 #ifdef EQ_X86
-EQ_VARIANT_TABLE(avx2, NULL, NULL, NULL)
-EQ_VARIANT_TABLE(avx512vnni, NULL, NULL, NULL)
+EQ_VARIANT_TABLE(avx2, &eq_conv2d_s8_avx2_pack, NULL, NULL)
+EQ_VARIANT_TABLE(avx512vnni, &eq_conv2d_s8_avx512vnni_pack, NULL, NULL)
 
 static int cpu_has(const char *isa) {
   __builtin_cpu_init();

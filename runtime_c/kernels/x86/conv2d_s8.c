@@ -1,7 +1,9 @@
 /* CONV_2D int8 for AVX2: im2col of a block of output pixels into scratch as int16 (x + input_offset,
  * so padding taps are 0 as in the reference), weights repacked into scratch as int16 pairs
  * [K/2][c_out][2]; one vpmaddwd multiplies a broadcast pair of a pixel's inputs with the pairs of 8 output
- * channels. Products fit: |x + input_offset| <= 255 and |w| <= 128. */
+ * channels. Products fit: |x + input_offset| <= 255 and |w| <= 128. The packed weights and per-channel
+ * constants are built once at prepare (eq_conv2d_s8_avx2_pack) or, through the plain kernel signature,
+ * into scratch at every call. */
 #include <string.h>
 
 #include "x86_common.h"
@@ -33,11 +35,27 @@ static int supported(const eq_conv_params *p, const eq_shape4 *is, const eq_shap
          eq_offset_fits_s8_zero_point(p->input_offset);
 }
 
+/* Packed int16 weight pairs [K/2][N8][2] then per channel bias, multiplier, left and right shift. */
+typedef struct {
+  int16_t *pw;
+  int32_t *bv, *qm, *ql, *qr;
+} packed_view;
+
+static size_t packed_bytes(const conv_dims *d) { return 64 + 2 * (size_t)d->K2 * d->N8 + 4 * sizeof(int32_t) * d->N8; }
+
+static packed_view view_of(void *base, const conv_dims *d) {
+  packed_view v;
+  v.pw = (int16_t *)EQ_ALIGN64(base);
+  v.bv = (int32_t *)(v.pw + (size_t)d->K2 * d->N8);
+  v.qm = v.bv + d->N8, v.ql = v.qm + d->N8, v.qr = v.ql + d->N8;
+  return v;
+}
+
 size_t eq_conv2d_s8_avx2_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                       const eq_shape4 *os) {
   if (!supported(p, is, fs, os)) return eq_conv2d_s8_scratch_size(p, is, fs, os);
   conv_dims d = get_dims(fs, os);
-  return 64 + 2 * (size_t)d.K2 * d.N8 + 4 * sizeof(int32_t) * d.N8 + 2 * (size_t)d.MB * d.K2;
+  return packed_bytes(&d) + 2 * (size_t)d.MB * d.K2;
 }
 
 /* pw[(k2 * N8 + n) * 2 + j] = filter[n][2 * k2 + j], zero outside [N) x [K) */
@@ -165,20 +183,10 @@ static EQ_AVX2 void micro_kernel_2(const int16_t *A, const int16_t *pw, const co
   micro_kernel(A, pw, d, n0, 2, valid_rows, bv, qm, ql, qr, p, out);
 }
 
-void eq_conv2d_s8_avx2(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const int8_t *in,
-                       const eq_shape4 *fs, const int8_t *filter, const int32_t *bias, const eq_shape4 *os,
-                       int8_t *out, void *scratch) {
-  if (!supported(p, is, fs, os)) {
-    eq_conv2d_s8(p, q, is, in, fs, filter, bias, os, out, scratch);
-    return;
-  }
-  conv_dims d = get_dims(fs, os);
-  int16_t *pw = (int16_t *)EQ_ALIGN64(scratch);
-  int32_t *bv = (int32_t *)(pw + (size_t)d.K2 * d.N8);
-  int32_t *qm = bv + d.N8, *ql = qm + d.N8, *qr = ql + d.N8;
-  int16_t *A = (int16_t *)(qr + d.N8);
-  pack_weights(filter, &d, pw);
-  prepare_channels(q, bias, &d, bv, qm, ql, qr);
+/* Every block of output pixels: im2col, then the micro-kernels over all channels. */
+static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
+                       const int8_t *in, const conv_dims *dp, const packed_view *v, int16_t *A, int8_t *out) {
+  const conv_dims d = *dp;
   for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
     int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
     int32_t padded = EQ_ROUND_UP(rows, MR);
@@ -188,10 +196,57 @@ void eq_conv2d_s8_avx2(const eq_conv_params *p, const eq_channel_quant *q, const
         const int16_t *a = A + (size_t)r * d.K2;
         int8_t *o = out + (size_t)(m0 + r) * d.N;
         if (d.N8 - n0 >= 16)
-          micro_kernel_2(a, pw, &d, n0, rows - r, bv, qm, ql, qr, p, o);
+          micro_kernel_2(a, v->pw, &d, n0, rows - r, v->bv, v->qm, v->ql, v->qr, p, o);
         else
-          micro_kernel_1(a, pw, &d, n0, rows - r, bv, qm, ql, qr, p, o);
+          micro_kernel_1(a, v->pw, &d, n0, rows - r, v->bv, v->qm, v->ql, v->qr, p, o);
       }
     }
   }
 }
+
+void eq_conv2d_s8_avx2(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const int8_t *in,
+                       const eq_shape4 *fs, const int8_t *filter, const int32_t *bias, const eq_shape4 *os,
+                       int8_t *out, void *scratch) {
+  if (!supported(p, is, fs, os)) {
+    eq_conv2d_s8(p, q, is, in, fs, filter, bias, os, out, scratch);
+    return;
+  }
+  conv_dims d = get_dims(fs, os);
+  packed_view v = view_of(scratch, &d);
+  pack_weights(filter, &d, v.pw);
+  prepare_channels(q, bias, &d, v.bv, v.qm, v.ql, v.qr);
+  run_blocks(p, is, fs, os, in, &d, &v, (int16_t *)(v.qr + d.N8), out);
+}
+
+/* ---- the same with the weights packed once at prepare ---- */
+
+static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
+  if (!supported(p, is, fs, os)) return 0;
+  conv_dims d = get_dims(fs, os);
+  return packed_bytes(&d);
+}
+
+static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
+                 const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
+  (void)p, (void)is;
+  conv_dims d = get_dims(fs, os);
+  packed_view v = view_of(packed, &d);
+  pack_weights(filter, &d, v.pw);
+  prepare_channels(q, bias, &d, v.bv, v.qm, v.ql, v.qr);
+}
+
+static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
+                                  const eq_shape4 *os) {
+  (void)p, (void)is;
+  conv_dims d = get_dims(fs, os);
+  return 64 + 2 * (size_t)d.MB * d.K2;
+}
+
+static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
+                       const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
+  conv_dims d = get_dims(fs, os);
+  packed_view v = view_of((void *)packed, &d);
+  run_blocks(p, is, fs, os, in, &d, &v, (int16_t *)EQ_ALIGN64(scratch), out);
+}
+
+const eq_conv_pack eq_conv2d_s8_avx2_pack = {pack_size, pack, packed_scratch_size, run_packed};

@@ -2,7 +2,9 @@
  * x + 128), weights repacked into scratch as [K/4][c_out][4] so one vpdpbusd multiplies 4 input bytes
  * broadcast from a pixel with 4 weights of 16 output channels. Since vpdpbusd sums (x + 128) * w, the
  * true sum of (x + input_offset) * w is restored per channel by adding (input_offset - 128) * sum(w);
- * padded taps hold the input zero point, so they contribute (zp + input_offset) * w = 0 as in ref. */
+ * padded taps hold the input zero point, so they contribute (zp + input_offset) * w = 0 as in ref.
+ * The packed weights and per-channel constants are built once at prepare (eq_conv2d_s8_avx512vnni_pack)
+ * or, through the plain kernel signature, into scratch at every call. */
 #include <string.h>
 
 #include "x86_common.h"
@@ -34,11 +36,27 @@ static int supported(const eq_conv_params *p, const eq_shape4 *is, const eq_shap
          eq_offset_fits_s8_zero_point(p->input_offset);
 }
 
+/* Packed weights [K/4][N16][4] then per channel corr, multiplier, left and right shift (N16 each). */
+typedef struct {
+  int8_t *pw;
+  int32_t *corr, *qm, *ql, *qr;
+} packed_view;
+
+static size_t packed_bytes(const conv_dims *d) { return 64 + (size_t)d->K4 * d->N16 + 4 * sizeof(int32_t) * d->N16; }
+
+static packed_view view_of(void *base, const conv_dims *d) {
+  packed_view v;
+  v.pw = (int8_t *)EQ_ALIGN64(base);
+  v.corr = (int32_t *)(v.pw + (size_t)d->K4 * d->N16);
+  v.qm = v.corr + d->N16, v.ql = v.qm + d->N16, v.qr = v.ql + d->N16;
+  return v;
+}
+
 size_t eq_conv2d_s8_avx512vnni_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                             const eq_shape4 *os) {
   if (!supported(p, is, fs, os)) return eq_conv2d_s8_scratch_size(p, is, fs, os);
   conv_dims d = get_dims(fs, os);
-  return 64 + (size_t)d.K4 * d.N16 + 4 * sizeof(int32_t) * d.N16 + (size_t)d.MB * d.K4;
+  return packed_bytes(&d) + (size_t)d.MB * d.K4;
 }
 
 /* pw[(k4 * N16 + n) * 4 + j] = filter[n][4 * k4 + j], zero outside [N) x [K). Repacked at every call
@@ -195,20 +213,10 @@ MK_NV(2)
 MK_NV(3)
 MK_NV(4)
 
-void eq_conv2d_s8_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,
-                             const int8_t *in, const eq_shape4 *fs, const int8_t *filter, const int32_t *bias,
-                             const eq_shape4 *os, int8_t *out, void *scratch) {
-  if (!supported(p, is, fs, os)) {
-    eq_conv2d_s8(p, q, is, in, fs, filter, bias, os, out, scratch);
-    return;
-  }
-  conv_dims d = get_dims(fs, os);
-  int8_t *pw = (int8_t *)EQ_ALIGN64(scratch);
-  int32_t *corr = (int32_t *)(pw + (size_t)d.K4 * d.N16);
-  int32_t *qm = corr + d.N16, *ql = qm + d.N16, *qr = ql + d.N16;
-  uint8_t *A = (uint8_t *)(qr + d.N16);
-  pack_weights(filter, &d, pw);
-  prepare_channels(p, q, bias, pw, &d, corr, qm, ql, qr);
+/* Every block of output pixels: im2col, then the micro-kernels over all channels. */
+static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
+                       const int8_t *in, const conv_dims *dp, const packed_view *v, uint8_t *A, int8_t *out) {
+  const conv_dims d = *dp;
   for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
     int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
     int32_t padded = EQ_ROUND_UP(rows, MR);
@@ -220,12 +228,59 @@ void eq_conv2d_s8_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q,
         int8_t *o = out + (size_t)(m0 + r) * d.N;
         int32_t valid = rows - r;
         switch (nv) {
-          case 1: micro_kernel_1(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
-          case 2: micro_kernel_2(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
-          case 3: micro_kernel_3(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
-          default: micro_kernel_4(a, pw, &d, n0, valid, corr, qm, ql, qr, p, o); break;
+          case 1: micro_kernel_1(a, v->pw, &d, n0, valid, v->corr, v->qm, v->ql, v->qr, p, o); break;
+          case 2: micro_kernel_2(a, v->pw, &d, n0, valid, v->corr, v->qm, v->ql, v->qr, p, o); break;
+          case 3: micro_kernel_3(a, v->pw, &d, n0, valid, v->corr, v->qm, v->ql, v->qr, p, o); break;
+          default: micro_kernel_4(a, v->pw, &d, n0, valid, v->corr, v->qm, v->ql, v->qr, p, o); break;
         }
       }
     }
   }
 }
+
+void eq_conv2d_s8_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,
+                             const int8_t *in, const eq_shape4 *fs, const int8_t *filter, const int32_t *bias,
+                             const eq_shape4 *os, int8_t *out, void *scratch) {
+  if (!supported(p, is, fs, os)) {
+    eq_conv2d_s8(p, q, is, in, fs, filter, bias, os, out, scratch);
+    return;
+  }
+  conv_dims d = get_dims(fs, os);
+  packed_view v = view_of(scratch, &d);
+  pack_weights(filter, &d, v.pw);
+  prepare_channels(p, q, bias, v.pw, &d, v.corr, v.qm, v.ql, v.qr);
+  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)(v.qr + d.N16), out);
+}
+
+/* ---- the same with the weights packed once at prepare ---- */
+
+static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
+  if (!supported(p, is, fs, os)) return 0;
+  conv_dims d = get_dims(fs, os);
+  return packed_bytes(&d);
+}
+
+static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
+                 const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
+  (void)is;
+  conv_dims d = get_dims(fs, os);
+  packed_view v = view_of(packed, &d);
+  pack_weights(filter, &d, v.pw);
+  prepare_channels(p, q, bias, v.pw, &d, v.corr, v.qm, v.ql, v.qr);
+}
+
+static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
+                                  const eq_shape4 *os) {
+  (void)p, (void)is;
+  conv_dims d = get_dims(fs, os);
+  return 64 + (size_t)d.MB * d.K4;
+}
+
+static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
+                       const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
+  conv_dims d = get_dims(fs, os);
+  packed_view v = view_of((void *)packed, &d);
+  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)EQ_ALIGN64(scratch), out);
+}
+
+const eq_conv_pack eq_conv2d_s8_avx512vnni_pack = {pack_size, pack, packed_scratch_size, run_packed};

@@ -45,6 +45,10 @@
 
 EQ_DECLARE_X86_VARIANT(avx2)
 EQ_DECLARE_X86_VARIANT(avx512vnni)
+
+/* Prepare-time packing of the conv variants (eq_conv_pack in eq_kernels.h). */
+extern const eq_conv_pack eq_conv2d_s8_avx2_pack;
+extern const eq_conv_pack eq_conv2d_s8_avx512vnni_pack;
 EQ_DECLARE_X86_EW_VARIANT(avx2)
 EQ_DECLARE_X86_EW_VARIANT(avx512vnni)
 

@@ -6,6 +6,7 @@ typedef struct {
   eq_conv_params p;
   eq_channel_quant q;
   eq_shape4 in, filter, out;
+  const void *packed; /* weights packed at prepare by the variant, or NULL (ref packs nothing) */
 } conv_data;
 
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
@@ -46,7 +47,18 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (st != EQ_OK) return st;
   st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
   if (st != EQ_OK) return st;
-  size_t scratch = eq_kernels()->conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
+  /* Constant weights are packed once when the variant packs this shape; eval then skips repacking. */
+  const eq_conv_pack *pk = eq_kernels()->conv2d_s8_pack;
+  const size_t packed = pk && w->is_const && (!bias || bias->is_const) ? pk->packed_size(p, &d->in, &d->filter, &d->out) : 0;
+  d->packed = NULL;
+  if (packed) {
+    void *buf = eq_alloc_persistent(ctx, packed);
+    EQ_ENSURE(buf, EQ_ERR_ARENA_TOO_SMALL);
+    pk->pack(p, &d->q, &d->in, &d->filter, w->data, bias ? bias->data : NULL, &d->out, buf);
+    d->packed = buf;
+  }
+  size_t scratch = packed ? pk->scratch_size(p, &d->in, &d->filter, &d->out)
+                          : eq_kernels()->conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
   if (scratch) {
     st = eq_request_scratch(ctx, scratch, &n->scratch[0]);
     if (st != EQ_OK) return st;
@@ -59,6 +71,11 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const conv_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   void *scratch = n->scratch[0] >= 0 ? eq_scratch(ctx, n->scratch[0]) : NULL;
+  if (d->packed) {
+    eq_kernels()->conv2d_s8_pack->run(&d->p, &d->in, n->in[0]->data, &d->filter, d->packed, &d->out,
+                                      n->out[0]->data, scratch);
+    return EQ_OK;
+  }
   eq_kernels()->conv2d_s8(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
                           bias ? bias->data : NULL, &d->out, n->out[0]->data, scratch);
   return EQ_OK;
