@@ -160,10 +160,14 @@ class Histogram:
             # a power of two keeps later doublings aligned with round binary numbers
             self.width = 2.0 ** math.ceil(math.log2(span / (self.bins - 1)))
         self._grow_to(math.floor(self.min / self.width), math.floor(self.max / self.width))
-        k = np.floor(x * np.float32(1.0 / self.width)).astype(np.intp)
+        inv = np.float32(1.0 / self.width)
+        y = x * inv
+        np.floor(y, out=y)
+        k = y.astype(np.intp)
         k -= self.k0
-        # float rounding of x/w can step one bin past either end
-        if k.size and (k.min() < 0 or k.max() >= self.counts.size):
+        # float rounding of x/w can step one bin past either end; x·inv is monotonic in x, so the batch's
+        # extremes tell without another pass over k
+        if np.floor(np.float32(lo) * inv) - self.k0 < 0 or np.floor(np.float32(hi) * inv) - self.k0 >= self.counts.size:
             np.clip(k, 0, self.counts.size - 1, out=k)
         self.counts += np.bincount(k, minlength=self.counts.size)
 
