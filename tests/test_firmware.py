@@ -186,7 +186,7 @@ def test_protocol_end_to_end_on_qemu(board, digits_int8, tmp_path):
         rng = np.random.default_rng(0)
         xs = [np.clip(np.round(x_te[i].transpose(1, 2, 0)[None] / scale + zp), -128, 127).astype(np.int8)
               for i in range(3)] + [rng.integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)]
-        totals = []
+        totals, profiles = [], []
         for x in xs:
             link.ok(0x20, struct.pack("<BI", 0, 0) + x.tobytes())
             (total,) = struct.unpack("<I", link.ok(0x21, struct.pack("<H", 0xFFFF)))
@@ -201,10 +201,12 @@ def test_protocol_end_to_end_on_qemu(board, digits_int8, tmp_path):
             assert [e[0] for e in entries] == list(range(n_ops))
             assert [e[1] for e in entries] == [view.op_builtin(i) for i in range(n_ops)]
             assert 0 < sum(e[2] for e in entries) <= total
+            profiles.append(prof)
         # same input twice: identical instruction counts, per op and in total
         link.ok(0x20, struct.pack("<BI", 0, 0) + xs[0].tobytes())
         again = struct.unpack("<I", link.ok(0x21, struct.pack("<H", 0xFFFF)))[0]
         assert again == totals[0] and 10_000 < again < 10_000_000
+        assert link.ok(0x23, struct.pack("<HH", 0, 0xFFFF)) == profiles[0]
 
         # every op's output, stopped right after that op, equals the host's
         _, captured = view.run_capture([xs[1]])

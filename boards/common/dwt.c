@@ -26,4 +26,5 @@ uint64_t port_ticks(void) {
 }
 
 uint64_t port_ticks_to_count(uint64_t ticks) { return ticks; }
+void port_count_begin(void) {} /* CYCCNT counts every cycle: nothing to align */
 uint32_t port_ticks_per_ms(void) { return EQ_CLOCK_HZ / 1000u; }

@@ -15,6 +15,7 @@ int port_getc(void);                  /* a received byte, or -1 when none is wai
 uint64_t port_ticks(void);
 uint64_t port_ticks_to_count(uint64_t ticks);
 uint32_t port_ticks_per_ms(void);
+void port_count_begin(void);          /* before a timed span: makes its count repeatable (see systick_icount.c) */
 
 void port_reset(void) __attribute__((noreturn));
 

@@ -48,6 +48,7 @@ eq_status runner_invoke(int32_t stop_after, uint32_t *total) {
   if (stop_after >= n) stop_after = n - 1;
   last_stop = -1;
   ops_run = 0;
+  port_count_begin();
   uint64_t t0 = port_ticks();
   eq_status st = eq_invoke_until(&runner_interp, stop_after);
   uint64_t t1 = port_ticks();
