@@ -134,6 +134,16 @@ def test_fully_connected_matches_ref(kernels, isa, batches, in_depth, out_depth,
     np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {params} batches {batches} {in_depth}->{out_depth}")
 
 
+@FAST
+@given(shape=conv_shapes(depthwise=True), cin=st.sampled_from([1, 2, 4, 8]), seed=st.integers(0, 2**32 - 1))
+def test_narrow_depthwise_matches_ref(kernels, isa, shape, cin, seed):
+    """Few-channel depthwise layers (VWW's first is 8 channels) with stride 1 across: the variants put
+    several output pixels in one vector there."""
+    shape = dict(shape, cin=cin, dm=1, sw=1)
+    shape["w"] = max(shape["w"], (shape["kw"] - 1) * shape["dw"] + 1)
+    check_conv(kernels, isa, True, conv_case(seed, **shape))
+
+
 def conv_packed(kernels, isa, depthwise, params, x, wt, bias, mult, shift, oshape):
     """The variant's prepare-time packing then its packed run (None when it does not pack this shape).
     Scratch and packed bytes start as junk, as a reused arena holds, and sit 16 bytes in (the arena's
