@@ -99,11 +99,13 @@ class FakeBoard:
     def stop(self) -> None:
         self._stopping = True
         for s in (self._conn, self._sock):
+            if s is None:
+                continue
             try:
-                if s is not None:
-                    s.close()
+                s.shutdown(socket.SHUT_RDWR)  # wakes the serving thread's select/accept; close alone does not
             except OSError:
                 pass
+            s.close()
         if self._thread:
             self._thread.join(timeout=2)
 

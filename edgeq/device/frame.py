@@ -84,12 +84,11 @@ class FrameReader:
     def _fill(self, n: int, deadline: float | None, inter_byte: bool) -> bool:
         """Until the buffer holds n bytes; False on timeout (overall deadline, or the inter-byte one)."""
         while len(self._buf) < n:
-            now = time.monotonic()
-            wait = self.inter_byte if inter_byte else (None if deadline is None else deadline - now)
-            if deadline is not None and not inter_byte:
-                if wait <= 0:
-                    return False
-            got = self._read(n - len(self._buf), wait if wait is not None else 1.0)
+            if inter_byte:
+                wait = self.inter_byte
+            else:  # a passed deadline still polls once: bytes already here are taken
+                wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            got = self._read(n - len(self._buf), wait)
             if not got:
                 if inter_byte or (deadline is not None and time.monotonic() >= deadline):
                     return False
