@@ -20,17 +20,23 @@ void *eq_alloc_persistent(eq_ctx *ctx, size_t bytes) {
 
 eq_status eq_request_scratch(eq_ctx *ctx, size_t bytes, int32_t *handle) {
   if (!ctx || !handle || ctx->phase != EQ_PHASE_PREPARE) return EQ_ERR_STATE;
-  if (ctx->n_scratch >= ctx->cap_scratch) return EQ_ERR_LIMIT;
-  if (bytes > 0x7fffffffu) return EQ_ERR_LIMIT;
-  ctx->scratch_bytes[ctx->n_scratch] = bytes;
-  ctx->scratch_op[ctx->n_scratch] = -1; /* set by eq_init for the op being prepared */
+  if (bytes > 0x7fffffffu || ctx->n_scratch >= 0x7fff) return EQ_ERR_LIMIT;
+  /* Requests are listed in the head until planning, so they cost nothing persistent beyond their
+   * final record. */
+  size_t need = eq_align_up(sizeof(eq_scratch_rec) * (size_t)(ctx->n_scratch + 1));
+  if (need > ctx->tail) return EQ_ERR_ARENA_TOO_SMALL;
+  ctx->head = need;
+  eq_scratch_rec *r = &ctx->scratch[ctx->n_scratch];
+  r->bytes = (uint32_t)bytes;
+  r->off = 0;
+  r->op = ctx->preparing;
   *handle = ctx->n_scratch++;
   return EQ_OK;
 }
 
 void *eq_scratch(eq_ctx *ctx, int32_t handle) {
   if (!ctx || ctx->phase != EQ_PHASE_PLANNED || handle < 0 || handle >= ctx->n_scratch) return NULL;
-  return ctx->base + ctx->scratch_off[handle];
+  return ctx->base + ctx->scratch[handle].off;
 }
 
 #define TRY(x)                    \
@@ -39,67 +45,112 @@ void *eq_scratch(eq_ctx *ctx, int32_t handle) {
     if (st_ != EQ_OK) return st_; \
   } while (0)
 
-/* Tables sized by the model, at the tail. */
-static eq_status alloc_tables(struct eq_ctx *c) {
+eq_status eq_ctx_tensor(const struct eq_ctx *c, int32_t i, eq_tensor *t, const char **name) {
+  TRY(eq_model_tensor(c->model, i, t, name));
+  if (!t->is_const) {
+    uint32_t off = c->offsets[i];
+    t->data = off == EQ_NO_OFFSET ? NULL : (void *)(c->base + off);
+  }
+  return EQ_OK;
+}
+
+/* Fills the workspace with op i's node and tensor records. */
+static eq_status load_node(struct eq_ctx *c, int32_t i, eq_node **out) {
+  eq_op_desc d;
+  const char *name;
+  TRY(eq_model_op(c->model, i, &d));
+  if (d.n_in + d.n_out > c->max_io) return EQ_ERR_MODEL; /* the model changed since init */
+  eq_node *n = c->node;
+  int32_t k = 0;
+  for (int32_t j = 0; j < d.n_in + d.n_out; ++j) {
+    int32_t ti = j < d.n_in ? d.in[j] : d.out[j - d.n_in];
+    if (ti < 0) {
+      c->ptrs[j] = NULL;
+      continue;
+    }
+    eq_tensor *t = &c->recs[k++];
+    TRY(eq_ctx_tensor(c, ti, t, &name));
+    if (j >= d.n_in && t->is_const) return EQ_ERR_MODEL; /* an op may never write into the model */
+    c->ptrs[j] = t;
+  }
+  const eq_node_rec *r = &c->nodes[i];
+  n->index = i;
+  n->builtin = d.builtin;
+  n->version = d.version;
+  n->n_in = d.n_in;
+  n->n_out = d.n_out;
+  n->in = c->ptrs;
+  n->out = c->ptrs + d.n_in;
+  n->options = d.options;
+  n->data = r->data;
+  n->scratch[0] = r->scratch[0];
+  n->scratch[1] = r->scratch[1];
+  n->inplace = r->inplace;
+  *out = n;
+  return EQ_OK;
+}
+
+/* Persistent tables and the node workspace, at the tail. */
+static eq_status alloc_tables(struct eq_ctx *c, int32_t *error_op) {
   const eq_model *m = c->model;
   c->n_tensors = m->n_tensors;
   c->n_nodes = m->n_ops;
   c->n_inputs = m->n_inputs;
   c->n_outputs = m->n_outputs;
-  c->cap_scratch = 2 * m->n_ops;
-  c->tensors = eq_ctx_tail_alloc(c, sizeof(eq_tensor) * (size_t)m->n_tensors);
-  c->nodes = eq_ctx_tail_alloc(c, sizeof(eq_node) * (size_t)m->n_ops);
-  c->impls = eq_ctx_tail_alloc(c, sizeof(void *) * (size_t)m->n_ops);
-  c->inputs = eq_ctx_tail_alloc(c, sizeof(int32_t) * (size_t)m->n_inputs);
-  c->outputs = eq_ctx_tail_alloc(c, sizeof(int32_t) * (size_t)m->n_outputs);
-  c->scratch_bytes = eq_ctx_tail_alloc(c, sizeof(size_t) * (size_t)c->cap_scratch);
-  c->scratch_off = eq_ctx_tail_alloc(c, sizeof(size_t) * (size_t)c->cap_scratch);
-  c->scratch_op = eq_ctx_tail_alloc(c, sizeof(int32_t) * (size_t)c->cap_scratch);
-  if (!c->tensors || !c->nodes || !c->impls || !c->inputs || !c->outputs || !c->scratch_bytes ||
-      !c->scratch_off || !c->scratch_op)
-    return EQ_ERR_ARENA_TOO_SMALL;
-  return EQ_OK;
-}
-
-static eq_status build_graph(struct eq_ctx *c, int32_t *error_op) {
-  const eq_model *m = c->model;
-  const char *name;
-  for (int32_t i = 0; i < c->n_tensors; ++i) TRY(eq_model_tensor(m, i, &c->tensors[i], &name));
-  for (int32_t i = 0; i < c->n_inputs; ++i) TRY(eq_model_io(m, 0, i, &c->inputs[i]));
-  for (int32_t i = 0; i < c->n_outputs; ++i) TRY(eq_model_io(m, 1, i, &c->outputs[i]));
+  c->max_io = 1;
   for (int32_t i = 0; i < c->n_nodes; ++i) {
     eq_op_desc d;
-    eq_node *n = &c->nodes[i];
     *error_op = i;
     TRY(eq_model_op(m, i, &d));
-    n->index = i;
-    n->builtin = d.builtin;
-    n->version = d.version;
-    n->n_in = d.n_in;
-    n->n_out = d.n_out;
-    n->options = d.options;
-    n->scratch[0] = n->scratch[1] = -1;
-    for (int32_t k = 0; k < d.n_in; ++k) n->in[k] = d.in[k] < 0 ? NULL : &c->tensors[d.in[k]];
-    for (int32_t k = 0; k < d.n_out; ++k) {
-      n->out[k] = &c->tensors[d.out[k]];
-      if (n->out[k]->is_const) return EQ_ERR_MODEL; /* an op may never write into the model */
-    }
-    c->impls[i] = eq_op_find(d.builtin);
-    if (!c->impls[i] || !c->impls[i]->prepare || !c->impls[i]->eval) return EQ_ERR_UNSUPPORTED_OP;
+    if (d.n_in + d.n_out > c->max_io) c->max_io = d.n_in + d.n_out;
   }
   *error_op = -1;
+  c->offsets = eq_ctx_tail_alloc(c, sizeof(uint32_t) * (size_t)c->n_tensors);
+  c->nodes = eq_ctx_tail_alloc(c, sizeof(eq_node_rec) * (size_t)c->n_nodes);
+  c->node = eq_ctx_tail_alloc(c, sizeof(eq_node));
+  c->recs = eq_ctx_tail_alloc(c, sizeof(eq_tensor) * (size_t)c->max_io);
+  c->ptrs = eq_ctx_tail_alloc(c, sizeof(eq_tensor *) * (size_t)c->max_io);
+  if (!c->offsets || !c->nodes || !c->node || !c->recs || !c->ptrs) return EQ_ERR_ARENA_TOO_SMALL;
+  for (int32_t t = 0; t < c->n_tensors; ++t) c->offsets[t] = EQ_NO_OFFSET;
+  int32_t ti;
+  for (int32_t i = 0; i < c->n_inputs; ++i) TRY(eq_model_io(m, 0, i, &ti));
+  for (int32_t i = 0; i < c->n_outputs; ++i) TRY(eq_model_io(m, 1, i, &ti));
   return EQ_OK;
 }
 
 static eq_status prepare_ops(struct eq_ctx *c, int32_t *error_op) {
   c->phase = EQ_PHASE_PREPARE;
+  c->scratch = (eq_scratch_rec *)c->base; /* listed in the head until planned */
   for (int32_t i = 0; i < c->n_nodes; ++i) {
-    int32_t first = c->n_scratch;
+    eq_node *n;
     *error_op = i;
-    TRY(c->impls[i]->prepare(c, &c->nodes[i]));
-    for (int32_t s = first; s < c->n_scratch; ++s) c->scratch_op[s] = i;
+    TRY(load_node(c, i, &n));
+    const eq_op_impl *impl = eq_op_find(n->builtin);
+    if (!impl || !impl->prepare || !impl->eval) return EQ_ERR_UNSUPPORTED_OP;
+    n->data = NULL;
+    n->scratch[0] = n->scratch[1] = -1;
+    n->inplace = -1;
+    c->preparing = i;
+    TRY(impl->prepare(c, n));
+    eq_node_rec *r = &c->nodes[i];
+    r->data = n->data;
+    for (int k = 0; k < 2; ++k) {
+      if (n->scratch[k] < -1 || n->scratch[k] >= c->n_scratch) return EQ_ERR_STATE;
+      r->scratch[k] = (int16_t)n->scratch[k];
+    }
+    r->inplace = (int8_t)(n->inplace >= 0 && n->inplace < n->n_in && n->n_out == 1 ? n->inplace : -1);
   }
   *error_op = -1;
+  /* Move the scratch list to its final place at the tail. */
+  eq_scratch_rec *list = c->scratch;
+  size_t list_bytes = sizeof(eq_scratch_rec) * (size_t)c->n_scratch;
+  c->scratch = NULL;
+  if (c->n_scratch) {
+    eq_scratch_rec *fin = eq_ctx_tail_alloc(c, list_bytes);
+    if (!fin) return EQ_ERR_ARENA_TOO_SMALL;
+    memcpy(fin, list, list_bytes);
+    c->scratch = fin;
+  }
   return EQ_OK;
 }
 
@@ -114,10 +165,14 @@ static eq_status init(eq_interp *it, const eq_model *model, void *arena, size_t 
   if (!c) return EQ_ERR_ARENA_TOO_SMALL;
   boot.model = model;
   memcpy(c, &boot, sizeof boot);
-  TRY(alloc_tables(c));
-  TRY(build_graph(c, &it->error_op));
+  TRY(alloc_tables(c, &it->error_op));
   TRY(prepare_ops(c, &it->error_op));
+  /* The scratch list's head bytes are free again; the plan's head covers at least them, so the
+   * figure stays an upper bound of every moment of init. */
+  size_t list_head = c->head;
+  c->head = 0;
   TRY(eq_plan(c, &it->error_op));
+  if (c->head < list_head) c->head = list_head;
   c->phase = EQ_PHASE_PLANNED;
   it->ctx = c;
   return EQ_OK;
@@ -150,23 +205,34 @@ size_t eq_arena_used(const eq_interp *it) {
   return it->ctx->head + (it->ctx->size - it->ctx->tail);
 }
 
-eq_status eq_invoke(eq_interp *it) {
+eq_status eq_run_ops(eq_interp *it, int32_t last_op) {
   if (!it || !it->ctx || it->ctx->phase != EQ_PHASE_PLANNED) return EQ_ERR_STATE;
   struct eq_ctx *c = it->ctx;
+  if (last_op >= c->n_nodes) return EQ_ERR_ARGUMENT;
   it->error_op = -1;
   it->error_builtin = -1;
-  for (int32_t i = 0; i < c->n_nodes; ++i) {
-    eq_node *n = &c->nodes[i];
-    if (c->hook) c->hook(c->hook_user, i, n->builtin, 0);
-    eq_status st = c->impls[i]->eval(c, n);
-    if (c->hook) c->hook(c->hook_user, i, n->builtin, 1);
+  for (int32_t i = 0; i <= last_op; ++i) {
+    eq_node *n;
+    eq_status st = load_node(c, i, &n);
+    const eq_op_impl *impl = st == EQ_OK ? eq_op_find(n->builtin) : NULL;
+    if (st == EQ_OK && (!impl || !impl->eval)) st = EQ_ERR_STATE;
+    if (st == EQ_OK) {
+      if (c->hook) c->hook(c->hook_user, i, n->builtin, 0);
+      st = impl->eval(c, n);
+      if (c->hook) c->hook(c->hook_user, i, n->builtin, 1);
+    }
     if (st != EQ_OK) {
       it->error_op = i;
-      it->error_builtin = n->builtin;
+      it->error_builtin = eq_op_builtin(it, i);
       return st;
     }
   }
   return EQ_OK;
+}
+
+eq_status eq_invoke(eq_interp *it) {
+  if (!it || !it->ctx) return EQ_ERR_STATE;
+  return eq_run_ops(it, it->ctx->n_nodes - 1);
 }
 
 int32_t eq_input_count(const eq_interp *it) { return it && it->ctx ? it->ctx->n_inputs : 0; }
@@ -175,23 +241,21 @@ int32_t eq_output_count(const eq_interp *it) { return it && it->ctx ? it->ctx->n
 static eq_status tensor_info(const eq_interp *it, int is_output, int32_t i, eq_tensor_info *info) {
   if (!it || !it->ctx || !info) return EQ_ERR_ARGUMENT;
   const struct eq_ctx *c = it->ctx;
-  int32_t n = is_output ? c->n_outputs : c->n_inputs;
-  if (i < 0 || i >= n) return EQ_ERR_ARGUMENT;
-  int32_t ti = is_output ? c->outputs[i] : c->inputs[i];
-  const eq_tensor *t = &c->tensors[ti];
-  eq_tensor scratch;
+  int32_t ti;
+  eq_tensor t;
   memset(info, 0, sizeof *info);
-  eq_model_tensor(c->model, ti, &scratch, &info->name);
+  TRY(eq_model_io(c->model, is_output, i, &ti));
+  TRY(eq_ctx_tensor(c, ti, &t, &info->name));
   info->index = ti;
-  info->type = (int32_t)t->type;
-  info->ndim = t->ndim;
-  for (int32_t d = 0; d < t->ndim; ++d) info->dims[d] = t->dims[d];
-  if (t->nq == 1) {
-    info->scale = t->scale;
-    info->zero_point = t->zero_point;
+  info->type = (int32_t)t.type;
+  info->ndim = t.ndim;
+  for (int32_t d = 0; d < t.ndim; ++d) info->dims[d] = t.dims[d];
+  if (t.nq == 1) {
+    info->scale = t.scale;
+    info->zero_point = t.zero_point;
   }
-  info->data = t->data;
-  info->bytes = t->bytes;
+  info->data = t.data;
+  info->bytes = t.bytes;
   return EQ_OK;
 }
 
@@ -207,8 +271,10 @@ void eq_set_op_hook(eq_interp *it, eq_op_hook hook, void *user) {
 int32_t eq_op_count(const eq_interp *it) { return it && it->ctx ? it->ctx->n_nodes : 0; }
 
 int32_t eq_op_builtin(const eq_interp *it, int32_t i) {
+  eq_op_desc d;
   if (!it || !it->ctx || i < 0 || i >= it->ctx->n_nodes) return -1;
-  return it->ctx->nodes[i].builtin;
+  eq_status st = eq_model_op(it->ctx->model, i, &d); /* sets builtin before any support check */
+  return st == EQ_OK || st == EQ_ERR_UNSUPPORTED_OP || st == EQ_ERR_LIMIT ? d.builtin : -1;
 }
 
 int32_t eq_error_op(const eq_interp *it) { return it ? it->error_op : -1; }

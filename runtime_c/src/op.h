@@ -69,16 +69,23 @@ float eq_opt_f32(const eq_options *o, int field, float def);
  * up to `cap` entries into out. */
 int32_t eq_opt_i32_vec(const eq_options *o, int field, int32_t *out, int32_t cap);
 
+/* An op as prepare() and eval() see it. The core builds it (and the tensor records it points at) in a
+ * small workspace just before each call, from the model and the plan, so neither node nor tensor
+ * records may be kept past the call: keep what eval needs in `data`. */
 typedef struct eq_node {
   int32_t index;      /* position in the subgraph's operator list */
   int32_t builtin;    /* TFLite BuiltinOperator code */
   int32_t version;
   int32_t n_in, n_out;
-  eq_tensor *in[EQ_MAX_OP_IO];  /* NULL for an absent optional input (-1 in the model) */
-  eq_tensor *out[EQ_MAX_OP_IO];
+  eq_tensor *const *in;  /* n_in entries; NULL for an absent optional input (-1 in the model) */
+  eq_tensor *const *out; /* n_out entries */
   eq_options options;
   void *data;         /* the op's persistent data, set by prepare() */
   int32_t scratch[2]; /* scratch buffer handles from eq_request_scratch(), -1 when unused */
+  /* prepare() may set this to an input index k when eval writes each output element only after it
+   * has read element i of in[k] for every output i (elementwise, out shape == in[k] shape): the
+   * planner then lets out[0] take in[k]'s buffer when in[k] is not needed after this op. -1: never. */
+  int32_t inplace;
 } eq_node;
 
 /* Core services for ops (implemented in runtime_c/src/). */
