@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "eq_kernels.h"
 #include "model.h"
 
 void *eq_ctx_tail_alloc(struct eq_ctx *ctx, size_t bytes) {
@@ -54,24 +55,24 @@ eq_status eq_ctx_tensor(const struct eq_ctx *c, int32_t i, eq_tensor *t, const c
   return EQ_OK;
 }
 
-/* Fills the workspace with op i's node and tensor records. */
-static eq_status load_node(struct eq_ctx *c, int32_t i, eq_node **out) {
+/* Builds op i's node and tensor records into n, recs and ptrs (room for cap inputs + outputs). */
+static eq_status build_node(const struct eq_ctx *c, int32_t i, eq_node *n, eq_tensor *recs, eq_tensor **ptrs,
+                            int32_t cap) {
   eq_op_desc d;
   const char *name;
   TRY(eq_model_op(c->model, i, &d));
-  if (d.n_in + d.n_out > c->max_io) return EQ_ERR_MODEL; /* the model changed since init */
-  eq_node *n = c->node;
+  if (d.n_in + d.n_out > cap) return EQ_ERR_MODEL; /* the model changed since init */
   int32_t k = 0;
   for (int32_t j = 0; j < d.n_in + d.n_out; ++j) {
     int32_t ti = j < d.n_in ? d.in[j] : d.out[j - d.n_in];
     if (ti < 0) {
-      c->ptrs[j] = NULL;
+      ptrs[j] = NULL;
       continue;
     }
-    eq_tensor *t = &c->recs[k++];
+    eq_tensor *t = &recs[k++];
     TRY(eq_ctx_tensor(c, ti, t, &name));
     if (j >= d.n_in && t->is_const) return EQ_ERR_MODEL; /* an op may never write into the model */
-    c->ptrs[j] = t;
+    ptrs[j] = t;
   }
   const eq_node_rec *r = &c->nodes[i];
   n->index = i;
@@ -79,14 +80,60 @@ static eq_status load_node(struct eq_ctx *c, int32_t i, eq_node **out) {
   n->version = d.version;
   n->n_in = d.n_in;
   n->n_out = d.n_out;
-  n->in = c->ptrs;
-  n->out = c->ptrs + d.n_in;
+  n->in = ptrs;
+  n->out = ptrs + d.n_in;
   n->options = d.options;
-  n->data = r->data;
+  n->data = r->data ? (void *)(c->base + r->data) : NULL;
   n->scratch[0] = r->scratch[0];
   n->scratch[1] = r->scratch[1];
   n->inplace = r->inplace;
-  *out = n;
+  return EQ_OK;
+}
+
+/* Op i's node: the cached one, or rebuilt in the workspace. */
+static eq_status load_node(struct eq_ctx *c, int32_t i, eq_node **out) {
+  if (c->cache && c->phase == EQ_PHASE_PLANNED) {
+    *out = &c->cache[i];
+    return EQ_OK;
+  }
+  *out = c->node;
+  return build_node(c, i, c->node, c->recs, c->ptrs, c->max_io);
+}
+
+/* x86 SIMD variants run on hosts, where keeping every op's records (about 100 bytes per tensor use)
+ * is cheap and rebuilding them would cost a third of a small model's time; the reference kernels
+ * (microcontrollers) rebuild them per op to keep the arena small. */
+static int keeps_records(void) {
+  const char *isa = eq_kernels()->isa;
+  return isa && isa[0] == 'a' && isa[1] == 'v' && isa[2] == 'x';
+}
+
+/* Room for every op's records, at the tail (before planning, so the plan sees the final tail). */
+static eq_status alloc_cache(struct eq_ctx *c) {
+  if (!keeps_records() || c->n_nodes == 0) return EQ_OK;
+  size_t io = 0;
+  for (int32_t i = 0; i < c->n_nodes; ++i) {
+    eq_op_desc d;
+    TRY(eq_model_op(c->model, i, &d));
+    io += (size_t)(d.n_in + d.n_out);
+  }
+  c->cache = eq_ctx_tail_alloc(c, sizeof(eq_node) * (size_t)c->n_nodes);
+  c->cache_recs = eq_ctx_tail_alloc(c, sizeof(eq_tensor) * io);
+  c->cache_ptrs = eq_ctx_tail_alloc(c, sizeof(eq_tensor *) * io);
+  if (!c->cache || (io && (!c->cache_recs || !c->cache_ptrs))) return EQ_ERR_ARENA_TOO_SMALL;
+  return EQ_OK;
+}
+
+/* Fills the cache once the plan has fixed every activation's address. */
+static eq_status fill_cache(struct eq_ctx *c) {
+  size_t at = 0;
+  for (int32_t i = 0; c->cache && i < c->n_nodes; ++i) {
+    eq_op_desc d;
+    TRY(eq_model_op(c->model, i, &d));
+    int32_t cap = d.n_in + d.n_out;
+    TRY(build_node(c, i, &c->cache[i], c->cache_recs + at, c->cache_ptrs + at, cap));
+    at += (size_t)cap;
+  }
   return EQ_OK;
 }
 
@@ -122,9 +169,9 @@ static eq_status prepare_ops(struct eq_ctx *c, int32_t *error_op) {
   c->phase = EQ_PHASE_PREPARE;
   c->scratch = (eq_scratch_rec *)c->base; /* listed in the head until planned */
   for (int32_t i = 0; i < c->n_nodes; ++i) {
-    eq_node *n;
+    eq_node *n = c->node;
     *error_op = i;
-    TRY(load_node(c, i, &n));
+    TRY(build_node(c, i, n, c->recs, c->ptrs, c->max_io));
     const eq_op_impl *impl = eq_op_find(n->builtin);
     if (!impl || !impl->prepare || !impl->eval) return EQ_ERR_UNSUPPORTED_OP;
     n->data = NULL;
@@ -133,7 +180,11 @@ static eq_status prepare_ops(struct eq_ctx *c, int32_t *error_op) {
     c->preparing = i;
     TRY(impl->prepare(c, n));
     eq_node_rec *r = &c->nodes[i];
-    r->data = n->data;
+    if (n->data) { /* must be persistent memory of this arena */
+      const uint8_t *p = (const uint8_t *)n->data;
+      if (p < c->base + c->tail || p >= c->base + c->size) return EQ_ERR_STATE;
+      r->data = (uint32_t)(p - c->base);
+    }
     for (int k = 0; k < 2; ++k) {
       if (n->scratch[k] < -1 || n->scratch[k] >= c->n_scratch) return EQ_ERR_STATE;
       r->scratch[k] = (int16_t)n->scratch[k];
@@ -167,12 +218,14 @@ static eq_status init(eq_interp *it, const eq_model *model, void *arena, size_t 
   memcpy(c, &boot, sizeof boot);
   TRY(alloc_tables(c, &it->error_op));
   TRY(prepare_ops(c, &it->error_op));
+  TRY(alloc_cache(c));
   /* The scratch list's head bytes are free again; the plan's head covers at least them, so the
    * figure stays an upper bound of every moment of init. */
   size_t list_head = c->head;
   c->head = 0;
   TRY(eq_plan(c, &it->error_op));
   if (c->head < list_head) c->head = list_head;
+  TRY(fill_cache(c));
   c->phase = EQ_PHASE_PLANNED;
   it->ctx = c;
   return EQ_OK;

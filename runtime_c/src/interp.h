@@ -16,7 +16,7 @@ enum { EQ_PHASE_PREPARE = 1, EQ_PHASE_PLANNED = 2 };
 #define EQ_NO_OFFSET 0xffffffffu /* constants and tensors no op uses */
 
 typedef struct {
-  void *data;         /* eq_node.data */
+  uint32_t data;      /* eq_node.data as an arena offset (persistent data is never at offset 0) or 0 */
   int16_t scratch[2]; /* eq_node.scratch */
   int8_t inplace;     /* eq_node.inplace, for the planner */
 } eq_node_rec;
@@ -45,6 +45,9 @@ struct eq_ctx {
   eq_node *node;       /* workspace: the node being prepared or run */
   eq_tensor *recs;
   eq_tensor **ptrs;
+  eq_node *cache;      /* every op's node, kept when the kernels can afford it (see interp.c), or NULL */
+  eq_tensor *cache_recs;
+  eq_tensor **cache_ptrs;
   eq_op_hook hook;
   void *hook_user;
 };

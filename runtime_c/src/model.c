@@ -161,7 +161,7 @@ eq_status eq_model_tensor(const eq_model *m, int32_t i, eq_tensor *t, const char
   t->type = (eq_type)type;
   TRY(read_quant(&fb, &tt, t));
   if (ndim > EQ_MAX_DIMS) return EQ_ERR_LIMIT;
-  t->ndim = ndim;
+  t->ndim = (int8_t)ndim;
   uint64_t n = 1;
   for (int32_t d = 0; d < ndim; ++d) {
     int32_t v = (int32_t)eq_rd_u32(fb.buf + shape + 4 * (size_t)d);

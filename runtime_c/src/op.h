@@ -33,11 +33,11 @@ typedef enum {
 
 typedef struct eq_tensor {
   eq_type type;
-  int32_t ndim;
+  int8_t ndim;
+  uint8_t is_const;
   int32_t dims[EQ_MAX_DIMS];
   void *data;      /* constants: inside the model buffer; activations: inside the arena */
   size_t bytes;    /* storage size (packed for INT4) */
-  uint8_t is_const;
   /* Quantization. nq == 0: none. scale/zero_point are entry 0 (the per-tensor values). Per-channel
    * values must be read through eq_q_scale()/eq_q_zero_point(): they point at flatbuffer vectors that
    * may be unaligned. */
@@ -80,7 +80,7 @@ typedef struct eq_node {
   eq_tensor *const *in;  /* n_in entries; NULL for an absent optional input (-1 in the model) */
   eq_tensor *const *out; /* n_out entries */
   eq_options options;
-  void *data;         /* the op's persistent data, set by prepare() */
+  void *data;         /* the op's persistent data, set by prepare(): NULL or from eq_alloc_persistent() */
   int32_t scratch[2]; /* scratch buffer handles from eq_request_scratch(), -1 when unused */
   /* prepare() may set this to an input index k when eval writes each output element only after it
    * has read element i of in[k] for every output i (elementwise, out shape == in[k] shape): the

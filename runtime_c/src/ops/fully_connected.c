@@ -5,24 +5,30 @@
  * bit for some scales, which changes outputs. */
 #include "../op_util.h"
 
-/* Per-tensor weights with one batch run the kernel over blocks of FC_BLOCK outputs, so that the
- * replicated multiplier arrays the kernel signature wants stay FC_BLOCK long instead of out_depth. */
+/* Per-tensor weights with one batch run the kernel over blocks of FC_BLOCK outputs, with the
+ * replicated multiplier arrays the kernel signature wants built on the stack at eval: the arena keeps
+ * one multiplier and shift, not FC_BLOCK (or out_depth) copies. */
 #define FC_BLOCK 16
 
 typedef struct {
   eq_fc_params p;
-  eq_channel_quant q;
+  eq_channel_quant q;      /* unused when blocked */
   int32_t batches, in_depth, out_depth;
-  int32_t block; /* outputs per kernel call: out_depth, or FC_BLOCK for blocked per-tensor runs */
+  int32_t block;           /* outputs per kernel call: out_depth, or FC_BLOCK for blocked per-tensor runs */
+  int32_t mult1, shift1;   /* the per-tensor multiplier of blocked runs */
 } fc_data;
 
 static eq_status per_tensor_quant(eq_ctx *ctx, const eq_tensor *in, const eq_tensor *w, const eq_tensor *out,
-                                  int32_t channels, eq_channel_quant *q) {
+                                  int32_t channels, fc_data *d) {
+  eq_channel_quant *q = &d->q;
   const float product = in->scale * w->scale;
   EQ_ENSURE(product >= 0.0f && out->scale > 0.0f, EQ_ERR_QUANT);
   int32_t m, s;
   eq_status st = eq_quantize_multiplier((double)product / (double)out->scale, &m, &s);
   if (st != EQ_OK) return st;
+  d->mult1 = m;
+  d->shift1 = s;
+  if (channels == 0) return EQ_OK; /* blocked: built at eval */
   int32_t *mult = eq_alloc_persistent(ctx, sizeof(int32_t) * (size_t)channels);
   int32_t *shift = eq_alloc_persistent(ctx, sizeof(int32_t) * (size_t)channels);
   EQ_ENSURE(mult && shift, EQ_ERR_ARENA_TOO_SMALL);
@@ -61,8 +67,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   d->block = d->out_depth;
   if (w->nq == 1) {
     d->p.filter_offset = -w->zero_point;
-    if (d->batches == 1 && d->out_depth > FC_BLOCK) d->block = FC_BLOCK;
-    st = per_tensor_quant(ctx, in, w, out, d->block, &d->q);
+    if (d->batches == 1) d->block = FC_BLOCK;
+    st = per_tensor_quant(ctx, in, w, out, d->batches == 1 ? 0 : d->block, d);
   } else {
     EQ_ENSURE(w->nq == d->out_depth, EQ_ERR_QUANT);
     for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
@@ -81,9 +87,19 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const int8_t *w = n->in[1]->data;
   const int32_t *b = bias ? bias->data : NULL;
   int8_t *out = n->out[0]->data;
+  int32_t mult[FC_BLOCK], shift[FC_BLOCK];
+  eq_channel_quant q = d->q;
+  if (d->block == FC_BLOCK && !q.multiplier) {
+    for (int32_t c = 0; c < FC_BLOCK; ++c) {
+      mult[c] = d->mult1;
+      shift[c] = d->shift1;
+    }
+    q.multiplier = mult;
+    q.shift = shift;
+  }
   for (int32_t o = 0; o < d->out_depth; o += d->block) { /* one pass unless blocked (batches == 1) */
     const int32_t m = d->out_depth - o < d->block ? d->out_depth - o : d->block;
-    eq_kernels()->fully_connected_s8(&d->p, &d->q, d->batches, d->in_depth, m, n->in[0]->data,
+    eq_kernels()->fully_connected_s8(&d->p, &q, d->batches, d->in_depth, m, n->in[0]->data,
                                      w + (int64_t)o * d->in_depth, b ? b + o : NULL, out + o);
   }
   return EQ_OK;
