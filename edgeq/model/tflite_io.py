@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import flatbuffers
@@ -73,38 +74,50 @@ def read_tflite(src: str | Path | bytes, *, label: str | None = None) -> Graph:
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
         raise ModelError(f"{label}: not a TFLite model (no TFL3 flatbuffer identifier)")
     try:
-        model = fb.ModelT.InitFromPackedBuf(data, 0)
-    except Exception as e:  # the flatbuffers runtime raises assorted errors on bad offsets
-        raise ModelError(f"{label}: truncated or malformed flatbuffer ({len(data)} bytes; an offset or length "
-                         f"points outside the data: {type(e).__name__})") from None
-    try:
-        return _Reader(model, data, label, stem).graph
+        return _Reader(data, label, stem).graph
     except EdgeqError:
         raise
-    except Exception as e:
-        raise ModelError(f"{label}: malformed model ({type(e).__name__}: {e})") from None
+    except Exception as e:  # the flatbuffers accessors raise assorted errors on offsets past the data
+        raise ModelError(f"{label}: truncated or malformed flatbuffer ({len(data)} bytes; an offset or length "
+                         f"points outside the data: {type(e).__name__})") from None
+
+
+@lru_cache(maxsize=None)
+def _union_members(union) -> dict[int, str]:
+    return {v: k for k, v in S._enum_members(union).items()}
 
 
 class _Reader:
-    def __init__(self, model, raw: bytes, label: str, stem: str):
-        self.m, self.raw, self.label = model, raw, label
-        subgraphs = model.subgraphs or []
-        if not subgraphs:
+    """Reads through the generated flatbuffer accessors (tables read in place, vectors as numpy views of the
+    file) rather than unpacking the whole object tree: only what the Graph needs is touched."""
+
+    def __init__(self, raw: bytes, label: str, stem: str):
+        self.raw, self.label = raw, label
+        self.m = m = fb.Model.GetRootAs(raw, 0)
+        n_sub = self._count(m.SubgraphsLength(), "subgraphs")
+        if n_sub == 0:
             raise ModelError(f"{label}: the model has no subgraph")
-        if len(subgraphs) > 1:
-            raise UnsupportedError(f"{label}: {len(subgraphs)} subgraphs (control flow) are not supported")
-        self.sg = subgraphs[0]
-        self.buffers = model.buffers or []
+        if n_sub > 1:
+            raise UnsupportedError(f"{label}: {n_sub} subgraphs (control flow) are not supported")
+        self.sg = m.Subgraphs(0)
+        self.n_buffers = self._count(m.BuffersLength(), "buffers")
         g = self.graph = Graph(stem)
         self.names = self._read_tensors()
         self._read_ops()
-        g.inputs = [self._name(i, "graph input") for i in _ints(self.sg.inputs)]
-        g.outputs = [self._name(i, "graph output") for i in _ints(self.sg.outputs)]
+        g.inputs = [self._name(i, "graph input") for i in _vec(self.sg.InputsAsNumpy())]
+        g.outputs = [self._name(i, "graph output") for i in _vec(self.sg.OutputsAsNumpy())]
         self._read_signature()
         self._read_metadata()
-        if model.description:
-            g.metadata["description"] = _str(model.description)
+        if m.Description():
+            g.metadata["description"] = _str(m.Description())
         _fold_constant_ops(g, label)
+
+    def _count(self, n: int, what: str) -> int:
+        """A vector length, checked against the file size (each table entry takes 4 bytes): a corrupted
+        length must not make the reader loop for billions of entries."""
+        if n * 4 > len(self.raw):
+            raise ModelError(f"{self.label}: {what} vector claims {n} entries in a {len(self.raw)}-byte file")
+        return n
 
     def _name(self, idx: int, what: str) -> str:
         if not 0 <= idx < len(self.names):
@@ -113,15 +126,17 @@ class _Reader:
 
     def _read_tensors(self) -> list[str]:
         names = []
-        for i, t in enumerate(self.sg.tensors or []):
-            base = _str(t.name) or f"tensor_{i}"
+        sg = self.sg
+        for i in range(self._count(sg.TensorsLength(), "tensors")):
+            t = sg.Tensors(i)
+            base = _str(t.Name()) or f"tensor_{i}"
             name = self.graph.unique_name(base)
             where = f"{self.label}: tensor {name!r}"
-            dtype = S.dtype_of(t.type, where)
-            shape = tuple(int(d) for d in _ints(t.shape))
+            dtype = S.dtype_of(t.Type(), where)
+            shape = tuple(_vec(t.ShapeAsNumpy()))
             if any(d < 0 for d in shape):
                 raise ModelError(f"{where}: negative dimension in shape {shape}")
-            tensor = Tensor(name, shape, dtype, self._tensor_data(t, dtype, shape, where), _quant(t.quantization))
+            tensor = Tensor(name, shape, dtype, self._tensor_data(t, dtype, shape, where), _quant(t.Quantization()))
             if tensor.data is not None and dtype == "float16":
                 # float16 weights are widened once here; the executor and quantizer see float32
                 tensor.data, tensor.dtype = tensor.data.astype(np.float32), "float32"
@@ -130,19 +145,21 @@ class _Reader:
         return names
 
     def _tensor_data(self, t, dtype: str, shape, where: str) -> np.ndarray | None:
-        if not 0 <= t.buffer < len(self.buffers):
-            raise ModelError(f"{where}: buffer index {t.buffer} out of range ({len(self.buffers)} buffers)")
-        b = self.buffers[t.buffer]
-        raw = None
-        if b.data is not None and len(b.data):
-            raw = np.asarray(b.data, dtype=np.uint8)
-        elif b.offset > 1:  # data stored after the flatbuffer (models over 2 GB)
-            if b.offset + b.size > len(self.raw):
-                raise ModelError(f"{where}: buffer data at offset {b.offset} runs past the end of the file")
-            raw = np.frombuffer(self.raw, np.uint8, b.size, b.offset)
+        bi = t.Buffer()
+        if not 0 <= bi < self.n_buffers:
+            raise ModelError(f"{where}: buffer index {bi} out of range ({self.n_buffers} buffers)")
+        b = self.m.Buffers(bi)
+        raw = b.DataAsNumpy()
+        if isinstance(raw, int) or raw.size == 0:
+            raw = None
+            off, size = b.Offset(), b.Size()
+            if off > 1:  # data stored after the flatbuffer (models over 2 GB)
+                if off + size > len(self.raw):
+                    raise ModelError(f"{where}: buffer data at offset {off} runs past the end of the file")
+                raw = np.frombuffer(self.raw, np.uint8, size, off)
         if raw is None:
             return None
-        if t.sparsity is not None:
+        if t.Sparsity() is not None:
             raise UnsupportedError(f"{where}: sparse constant tensors are not supported")
         count = int(np.prod(shape, dtype=np.int64))
         if dtype == "int4":
@@ -152,44 +169,60 @@ class _Reader:
         itemsize = np.dtype(dtype).itemsize
         if raw.size != count * itemsize:
             raise ModelError(f"{where}: buffer holds {raw.size} bytes, shape {shape} of {dtype} needs {count * itemsize}")
-        return np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+        # one copy out of the file's bytes: the graph owns writable, aligned arrays
+        return raw.view(np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
 
     def _read_ops(self):
-        codes = self.m.operatorCodes or []
-        for k, o in enumerate(self.sg.operators or []):
-            if not 0 <= o.opcodeIndex < len(codes):
-                raise ModelError(f"{self.label}: operator {k} has opcode index {o.opcodeIndex} ({len(codes)} codes)")
-            c = codes[o.opcodeIndex]
-            code = max(int(c.builtinCode), int(c.deprecatedBuiltinCode))
+        m, sg = self.m, self.sg
+        codes = []
+        for j in range(self._count(m.OperatorCodesLength(), "operator codes")):
+            c = m.OperatorCodes(j)
+            codes.append((max(int(c.BuiltinCode()), int(c.DeprecatedBuiltinCode())), c.CustomCode()))
+        for k in range(self._count(sg.OperatorsLength(), "operators")):
+            o = sg.Operators(k)
+            ci = o.OpcodeIndex()
+            if not 0 <= ci < len(codes):
+                raise ModelError(f"{self.label}: operator {k} has opcode index {ci} ({len(codes)} codes)")
+            code, custom = codes[ci]
             op_type = S.OP_NAMES.get(code)
             if op_type is None:
                 raise UnsupportedError(f"{self.label}: operator {k} has unknown builtin code {code}")
             where = f"{self.label}: operator {k} ({op_type})"
-            inputs = [None if i < 0 else self._name(i, where + " input") for i in _ints(o.inputs)]
-            outputs = [self._name(i, where + " output") for i in _ints(o.outputs)]
-            self.graph.add_op(Op(op_type, inputs, outputs, self._options(o, op_type, c), name=f"op{k}"))
+            inputs = [None if i < 0 else self._name(i, where + " input") for i in _vec(o.InputsAsNumpy())]
+            outputs = [self._name(i, where + " output") for i in _vec(o.OutputsAsNumpy())]
+            self.graph.add_op(Op(op_type, inputs, outputs, self._options(o, op_type, custom), name=f"op{k}"))
 
-    def _options(self, o, op_type: str, code) -> dict:
+    def _options(self, o, op_type: str, custom_code) -> dict:
         if op_type == "CUSTOM":
-            opts = {"custom_code": _str(code.customCode)}
-            if o.customOptions is not None:
-                opts["custom_options"] = bytes(np.asarray(o.customOptions, dtype=np.uint8))
+            opts = {"custom_code": _str(custom_code)}
+            if not o.CustomOptionsIsNone():
+                opts["custom_options"] = o.CustomOptionsAsNumpy().tobytes()
             return opts
-        for union, obj, typ in ((fb.BuiltinOptions, o.builtinOptions, o.builtinOptionsType),
-                                (fb.BuiltinOptions2, o.builtinOptions2, o.builtinOptions2Type)):
-            if obj is not None and typ:
-                member = {v: k for k, v in S._enum_members(union).items()}.get(typ)
-                return S.options_to_dict(obj, member)
+        for union, typ, table in ((fb.BuiltinOptions, o.BuiltinOptionsType(), o.BuiltinOptions),
+                                  (fb.BuiltinOptions2, o.BuiltinOptions2Type(), o.BuiltinOptions2)):
+            if not typ:
+                continue
+            tab = table()
+            member = _union_members(union).get(typ)
+            if tab is None or member is None:
+                continue
+            obj = getattr(fb, member + "T").InitFromBuf(tab.Bytes, tab.Pos)
+            return S.options_to_dict(obj, member)
         return {}
 
+    def _buffer_bytes(self, idx: int) -> bytes:
+        d = self.m.Buffers(idx).DataAsNumpy()
+        return b"" if isinstance(d, int) else d.tobytes()
+
     def _read_metadata(self):
-        for md in self.m.metadata or []:
-            name = _str(md.name)
-            if name in _SOURCE_ONLY_METADATA or not 0 <= md.buffer < len(self.buffers):
+        m = self.m
+        for j in range(self._count(m.MetadataLength(), "metadata")):
+            md = m.Metadata(j)
+            name, bi = _str(md.Name()), md.Buffer()
+            if name in _SOURCE_ONLY_METADATA or not 0 <= bi < self.n_buffers:
                 continue
-            data = self.buffers[md.buffer].data
             try:
-                text = bytes(np.asarray(data if data is not None else [], np.uint8)).decode("utf-8")
+                text = self._buffer_bytes(bi).decode("utf-8")
             except UnicodeDecodeError:
                 continue  # binary metadata (another tool's) is not carried over
             if name == LAYOUT_KEY:
@@ -203,18 +236,22 @@ class _Reader:
                 self.graph.metadata[name] = text.rstrip("\0")
 
     def _read_signature(self):
-        sigs = self.m.signatureDefs or []
-        if not sigs:
+        if self._count(self.m.SignatureDefsLength(), "signature defs") == 0:
             return
-        s = sigs[0]
-        sig = {"key": _str(s.signatureKey) or "serving_default",
-               "inputs": {_str(t.name): self._name(t.tensorIndex, "signature input") for t in s.inputs or []},
-               "outputs": {_str(t.name): self._name(t.tensorIndex, "signature output") for t in s.outputs or []}}
+        s = self.m.SignatureDefs(0)
+
+        def maps(n, get, what):
+            return {_str(get(i).Name()): self._name(get(i).TensorIndex(), what) for i in range(self._count(n, what))}
+
+        sig = {"key": _str(s.SignatureKey()) or "serving_default",
+               "inputs": maps(s.InputsLength(), s.Inputs, "signature input"),
+               "outputs": maps(s.OutputsLength(), s.Outputs, "signature output")}
         self.graph.metadata[SIGNATURE_KEY] = json.dumps(sig)
 
 
-def _ints(v) -> list[int]:
-    return [] if v is None else [int(x) for x in v]
+def _vec(v) -> list[int]:
+    """An accessor's numpy vector (0 when absent) as Python ints."""
+    return [] if isinstance(v, int) else v.tolist()
 
 
 def _str(v) -> str:
@@ -224,10 +261,11 @@ def _str(v) -> str:
 
 
 def _quant(q) -> QuantParams | None:
-    if q is None or q.scale is None or len(q.scale) == 0:
+    """QuantParams of a QuantizationParameters table (None when it has no scales)."""
+    if q is None or q.ScaleLength() == 0:
         return None
-    zp = q.zeroPoint if q.zeroPoint is not None and len(q.zeroPoint) else [0]
-    return QuantParams(np.asarray(q.scale), np.asarray(zp), int(q.quantizedDimension))
+    zp = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(1, np.int64)
+    return QuantParams(q.ScaleAsNumpy().copy(), np.array(zp, np.int64), int(q.QuantizedDimension()))
 
 
 def dequantize_const(t: Tensor) -> np.ndarray:
