@@ -23,12 +23,30 @@ def test_minmax_equals_range_over_batches():
     assert feed(MinMaxObserver(), x) == (float(x.min()), float(x.max()))
 
 
-def test_ema_is_exponential_average_of_sample_extremes():
-    x = np.stack([np.full(4, v, np.float32) for v in (1.0, 3.0, 5.0)])
+def test_ema_is_exponential_average_of_group_extremes():
+    # three groups of 2 samples whose extremes are +-1, +-3, +-5
+    x = np.stack([np.full(4, v, np.float32) for v in (0.5, 1.0, 2.0, 3.0, 5.0, 4.0)])
     x[:, 0] = -x[:, 0]
-    lo, hi = feed(EmaMinMaxObserver(momentum=0.5), x, parts=3)
+    lo, hi = feed(EmaMinMaxObserver(momentum=0.5, group=2), x, parts=4)  # updates cut across the groups
     # hi: 1 -> 1 + .5*(3-1)=2 -> 2 + .5*(5-2)=3.5 ; lo mirrors it
     assert (lo, hi) == pytest.approx((-3.5, 3.5))
+    # a last partial group is one more step: 3.5 + .5*(7-3.5)
+    o = EmaMinMaxObserver(momentum=0.5, group=2)
+    feed(o, x, parts=3)
+    o.update(np.array([[7.0, -7.0]], np.float32))
+    assert o.range() == pytest.approx((-5.25, 5.25))
+
+
+def test_ema_of_groups_does_not_depend_on_batching_and_tracks_the_extremes():
+    x = rng.normal(size=(160, 500)).astype(np.float32)
+    ranges = {parts: feed(EmaMinMaxObserver(), x, parts=parts) for parts in (1, 7, 10, 160)}
+    assert len(set(ranges.values())) == 1
+    lo, hi = ranges[1]
+    per_sample = EmaMinMaxObserver(group=1)
+    feed(per_sample, x)
+    # a group of 16 sees ~ the extremes of 8000 normal values, one sample those of 500
+    assert hi > per_sample.range()[1] + 0.3 and lo < per_sample.range()[0] - 0.3
+    assert 3.4 < hi <= x.max() and x.min() <= lo < -3.4  # the max of 8000 normal values is ~3.8
 
 
 def test_histogram_merge_is_exact_and_batch_independent():

@@ -72,17 +72,29 @@ class MinMaxObserver(Observer):
 
 
 class EmaMinMaxObserver(Observer):
-    """Moving-average MinMax: an exponential average of each sample's min and max (axis 0 = sample).
+    """Moving-average MinMax: an exponential average of the min and max of each group of ``group`` samples
+    (axis 0 = sample), as moving-average observers in training do per batch.
 
-    Averaging per sample rather than per batch keeps the result independent of the batch size."""
+    A single sample's extremes sit well inside the data's range (the average of per-sample maxima is far
+    below the max), so averaging those clips most tensors hard; a group of 16 samples sees close to the
+    typical extremes. Groups are fixed runs of samples, so the result does not depend on how the calibration
+    data is split into update() calls; a last, partial group counts as one more step."""
 
     name = "ema"
 
-    def __init__(self, momentum: float = 0.1):
-        self.momentum = momentum
+    def __init__(self, momentum: float = 0.1, group: int = 16):
+        if group < 1 or not 0.0 < momentum <= 1.0:
+            raise ValueError(f"need group >= 1 and momentum in (0, 1], got {group}, {momentum}")
+        self.momentum, self.group = momentum, group
         self.rmin: float | None = None
         self.rmax: float | None = None
+        self.gmin, self.gmax, self.gn = math.inf, -math.inf, 0  # the group being filled
         self.exact = MinMaxObserver()
+
+    def _step(self, lo: float, hi: float) -> tuple[float, float]:
+        if self.rmin is None:
+            return lo, hi
+        return self.rmin + self.momentum * (lo - self.rmin), self.rmax + self.momentum * (hi - self.rmax)
 
     def update(self, x):
         x = np.asarray(x, dtype=np.float32)
@@ -90,19 +102,26 @@ class EmaMinMaxObserver(Observer):
         if flat.size == 0:
             return
         self.exact.update(x)
-        mins = np.nanmin(np.where(np.isfinite(flat), flat, np.nan), axis=1)
-        maxs = np.nanmax(np.where(np.isfinite(flat), flat, np.nan), axis=1)
-        for lo, hi in zip(mins.tolist(), maxs.tolist()):
-            if self.rmin is None:
-                self.rmin, self.rmax = lo, hi
-            else:
-                self.rmin += self.momentum * (lo - self.rmin)
-                self.rmax += self.momentum * (hi - self.rmax)
+        finite = np.isfinite(flat)
+        keep = finite.any(axis=1)  # a sample with no finite value says nothing about the range
+        mins = np.where(finite, flat, np.inf).min(axis=1)[keep]
+        maxs = np.where(finite, flat, -np.inf).max(axis=1)[keep]
+        i = 0
+        while i < mins.size:
+            k = min(self.group - self.gn, mins.size - i)
+            self.gmin = min(self.gmin, float(mins[i:i + k].min()))
+            self.gmax = max(self.gmax, float(maxs[i:i + k].max()))
+            self.gn += k
+            i += k
+            if self.gn == self.group:
+                self.rmin, self.rmax = self._step(self.gmin, self.gmax)
+                self.gmin, self.gmax, self.gn = math.inf, -math.inf, 0
 
     def range(self):
-        if self.rmin is None:
+        lo, hi = (self.rmin, self.rmax) if self.gn == 0 else self._step(self.gmin, self.gmax)
+        if lo is None:
             return 0.0, 0.0
-        return float(self.rmin), float(self.rmax)
+        return float(lo), float(hi)
 
     def extremes(self):
         return self.exact.range()
@@ -230,49 +249,60 @@ class PercentileObserver(_HistogramObserver):
         return lo, hi
 
 
-def kl_threshold(hist: np.ndarray, width: float, levels: int = 128, start: int = 128) -> float:
+KL_BINS = 8192  # histogram bins of the KL observer
+KL_BINS_PER_LEVEL = 4  # smallest candidate threshold spans this many bins per quantized level
+
+
+def kl_divergences(hist: np.ndarray, levels: int, cands: np.ndarray) -> np.ndarray:
+    """KL(P || Q) for each candidate threshold ``cands[k]`` (in bins) of a histogram of |x|, all at once.
+
+    P is hist[:i] with the mass beyond i folded into its last bin; Q spreads each of the ``levels`` levels'
+    mass (of hist[:i], outliers excluded) uniformly over the level's non-empty bins. Both are normalized;
+    a bin where P > 0 and Q = 0 (only the last bin's folded outliers) takes Q = 1e-12. Through prefix sums
+    of h, h·log h and the non-empty count, each candidate costs O(levels) rather than O(bins)."""
+    h = np.asarray(hist, np.float64)
+    i = np.asarray(cands, np.int64)
+    csum = np.concatenate([[0.0], np.cumsum(h)])
+    hlog = np.concatenate([[0.0], np.cumsum(np.where(h > 0, h * np.log(np.where(h > 0, h, 1.0)), 0.0))])
+    nz = np.concatenate([[0], np.cumsum(h > 0)])
+    total = csum[-1]
+    last = h[i - 1]
+    p_last = (last + total - csum[i]) / total
+    # sum of p log p: every bin but the last from the prefix sums, the last one with its outliers
+    plogp = (hlog[i - 1] - np.log(total) * csum[i - 1]) / total
+    plogp = plogp + np.where(p_last > 0, p_last * np.log(np.where(p_last > 0, p_last, 1.0)), 0.0)
+    edges = (np.arange(levels + 1)[None, :] * i[:, None]) // levels  # level l covers bins [edges[l], edges[l+1])
+    mass = csum[edges[:, 1:]] - csum[edges[:, :-1]]
+    count = nz[edges[:, 1:]] - nz[edges[:, :-1]]
+    inside = csum[i]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logq = np.where(count > 0, np.log(mass / np.maximum(count, 1) / inside[:, None]), 0.0)
+    # sum of p log q: each level's own mass, except that the last bin carries P's outliers
+    plogq = (mass * logq).sum(axis=1) / total
+    last_level = logq[np.arange(i.size), levels - 1]
+    q_last = np.where(last > 0, last_level, np.log(1e-12))
+    plogq = plogq + (total - csum[i]) / total * q_last
+    kl = plogp - plogq
+    return np.where(inside > 0, kl, np.inf)
+
+
+def kl_threshold(hist: np.ndarray, width: float, levels: int = 128, start: int | None = None) -> float:
     """Entropy calibration (as TensorRT's): the threshold T over a histogram of |x| whose ``levels``-level
     quantization of the clipped distribution is closest in KL divergence to the clipped distribution itself.
 
-    Candidates are the bin edges from ``start`` bins up; outliers beyond a candidate are folded into its last
-    bin in the reference distribution P; Q spreads each level's mass uniformly over its non-empty bins."""
+    Candidates are the bin edges from ``start`` bins up (default KL_BINS_PER_LEVEL bins per level): with one
+    bin per level the quantized Q equals P bin for bin, so the smallest candidate would show no rounding loss
+    at all and clip far too hard."""
     hist = np.asarray(hist, dtype=np.float64)
     n = hist.size
-    start = max(start, levels)  # fewer bins than levels would quantize losslessly and always win
-    if n <= start:
+    start = max(start if start is not None else KL_BINS_PER_LEVEL * levels, levels)
+    if n <= start or hist.sum() == 0:
         return n * width
-    # Candidates: every bin edge for small histograms, a stride keeping ~512 candidates otherwise.
-    step = max(1, (n - start) // 512)
-    cands = np.arange(start, n + 1, step)
-    if cands[-1] != n:
-        cands = np.append(cands, n)
-    csum = np.concatenate([[0.0], np.cumsum(hist)])
-    nz = np.concatenate([[0], np.cumsum(hist > 0)])
-    total = csum[-1]
-    best, best_i = math.inf, n
-    for i in cands:
-        p = hist[:i].copy()
-        p[i - 1] += total - csum[i]
-        # level boundaries in bins: [edges[l], edges[l+1])
-        edges = np.floor(np.arange(levels + 1) * (i / levels)).astype(np.int64)
-        edges[-1] = i
-        mass = csum[edges[1:]] - csum[edges[:-1]]
-        count = nz[edges[1:]] - nz[edges[:-1]]
-        per_bin = np.where(count > 0, mass / np.maximum(count, 1), 0.0)
-        level_of_bin = np.repeat(np.arange(levels), np.diff(edges))
-        q = np.where(hist[:i] > 0, per_bin[level_of_bin], 0.0)
-        ps, qs = p.sum(), q.sum()
-        if ps == 0 or qs == 0:
-            continue
-        p /= ps
-        q /= qs
-        m = p > 0
-        # p > 0 where q == 0 only happens for the last bin's folded outliers: smooth it
-        qm = np.maximum(q[m], 1e-12)
-        kl = float(np.sum(p[m] * np.log(p[m] / qm)))
-        if kl < best:
-            best, best_i = kl, int(i)
-    return best_i * width
+    # every bin edge (the divergence is far from convex in T: a coarse grid misses the minimum), in chunks
+    # that keep the [candidates, levels] temporaries in cache
+    cands = np.arange(start, n + 1)
+    kl = np.concatenate([kl_divergences(hist, levels, cands[k:k + 256]) for k in range(0, cands.size, 256)])
+    return float(int(cands[int(np.argmin(kl))]) * width)
 
 
 class KLObserver(_HistogramObserver):
@@ -280,6 +310,9 @@ class KLObserver(_HistogramObserver):
     tensor uses the histogram of |x| with 128 levels (the symmetric threshold) intersected with [min, max]."""
 
     name = "kl"
+
+    def __init__(self, bins: int = KL_BINS):
+        super().__init__(bins)
 
     def range(self):
         if self._empty():
@@ -299,25 +332,41 @@ class KLObserver(_HistogramObserver):
         return max(h.min, -t), min(h.max, t)
 
 
-def quant_mse(counts: np.ndarray, centers: np.ndarray, width: float, lo: np.ndarray, hi: np.ndarray,
-              zeros: float = 0.0) -> np.ndarray:
+class QuantMSE:
     """Expected squared error of int8 affine quantization on [lo, hi] (arrays of candidates) for a histogram:
     uniform rounding noise S²/12 inside the range except for the ``zeros`` exact zeros (0 is always
     representable), squared distance to the clip edge (plus the bin's own spread w²/12) outside.
-    O(1) per candidate through prefix sums of n, n·c and n·c²."""
-    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
-    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
-    s = np.maximum(hi - lo, 1e-30) / (QLEVELS - 1)
-    n = np.concatenate([[0.0], np.cumsum(counts)])
-    c1 = np.concatenate([[0.0], np.cumsum(counts * centers)])
-    c2 = np.concatenate([[0.0], np.cumsum(counts * centers * centers)])
-    i_lo = np.searchsorted(centers, lo, side="left")  # bins [0, i_lo) lie below lo
-    i_hi = np.searchsorted(centers, hi, side="right")  # bins [i_hi, end) lie above hi
-    below = c2[i_lo] - 2 * lo * c1[i_lo] + lo * lo * n[i_lo]
-    above = (c2[-1] - c2[i_hi]) - 2 * hi * (c1[-1] - c1[i_hi]) + hi * hi * (n[-1] - n[i_hi])
-    n_out = n[i_lo] + n[-1] - n[i_hi]
-    inside = np.maximum(n[-1] - n_out - zeros, 0.0) * s * s / 12.0
-    return below + above + n_out * width * width / 12.0 + inside
+    The prefix sums of n, n·c and n·c² are built once; each candidate then costs O(1)."""
+
+    def __init__(self, counts: np.ndarray, centers: np.ndarray, width: float, zeros: float = 0.0):
+        counts = np.asarray(counts, np.float64)
+        self.centers, self.width, self.zeros = np.asarray(centers, np.float64), float(width), float(zeros)
+        self.n = np.concatenate([[0.0], np.cumsum(counts)])
+        self.c1 = np.concatenate([[0.0], np.cumsum(counts * self.centers)])
+        self.c2 = np.concatenate([[0.0], np.cumsum(counts * self.centers * self.centers)])
+
+    def __call__(self, lo, hi) -> np.ndarray:
+        n, c1, c2 = self.n, self.c1, self.c2
+        lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+        hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+        s = np.maximum(hi - lo, 1e-30) / (QLEVELS - 1)
+        i_lo = np.searchsorted(self.centers, lo, side="left")  # bins [0, i_lo) lie below lo
+        i_hi = np.searchsorted(self.centers, hi, side="right")  # bins [i_hi, end) lie above hi
+        below = c2[i_lo] - 2 * lo * c1[i_lo] + lo * lo * n[i_lo]
+        above = (c2[-1] - c2[i_hi]) - 2 * hi * (c1[-1] - c1[i_hi]) + hi * hi * (n[-1] - n[i_hi])
+        n_out = n[i_lo] + n[-1] - n[i_hi]
+        inside = np.maximum(n[-1] - n_out - self.zeros, 0.0) * s * s / 12.0
+        return below + above + n_out * self.width * self.width / 12.0 + inside
+
+
+def quant_mse(counts: np.ndarray, centers: np.ndarray, width: float, lo: np.ndarray, hi: np.ndarray,
+              zeros: float = 0.0) -> np.ndarray:
+    """QuantMSE of one histogram evaluated once (see QuantMSE)."""
+    return QuantMSE(counts, centers, width, zeros)(lo, hi)
+
+
+_ALPHAS = np.linspace(0.05, 1.0, 96)
+_FINE = np.linspace(0.02, 1.0, 128)
 
 
 class MSEObserver(_HistogramObserver):
@@ -329,25 +378,20 @@ class MSEObserver(_HistogramObserver):
         if self._empty():
             return 0.0, 0.0
         h = self.hist
-        centers = (h.edges()[:-1] + h.edges()[1:]) / 2
-        counts, w = h.counts, h.width
+        edges = h.edges()
+        err = QuantMSE(h.counts, (edges[:-1] + edges[1:]) / 2, h.width, h.zeros)
         lo0, hi0 = min(h.min, 0.0), max(h.max, 0.0)
-
-        def err(lo, hi):
-            return quant_mse(counts, centers, w, lo, hi, h.zeros)
-
         # one common shrink factor first, then each end on its own (a full 2-D grid of both ends finds lower
         # expected MSE on the calibration histogram but measured worse on held-out data in bench-convert)
-        alphas = np.linspace(0.05, 1.0, 96)
-        a = alphas[int(np.argmin(err(alphas * lo0, alphas * hi0)))]
+        a = _ALPHAS[int(np.argmin(err(_ALPHAS * lo0, _ALPHAS * hi0)))]
         lo, hi = a * lo0, a * hi0
-        fine = np.linspace(0.02, 1.0, 128)
-        for _ in range(2):
+        # with one end pinned at 0 (a one-signed tensor) a second round would repeat the first
+        for _ in range(2 if lo0 < 0 < hi0 else 1):
             if hi0 > 0:
-                cand = fine * hi0
+                cand = _FINE * hi0
                 hi = float(cand[int(np.argmin(err(np.full_like(cand, lo), cand)))])
             if lo0 < 0:
-                cand = fine * lo0
+                cand = _FINE * lo0
                 lo = float(cand[int(np.argmin(err(cand, np.full_like(cand, hi))))])
         return max(lo, h.min), min(hi, h.max)
 
