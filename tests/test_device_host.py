@@ -241,6 +241,17 @@ def test_upload_restarts_when_the_board_reset_midway(board, models):
     assert resets and mi.crc32 == F.crc32(models[1]) and board.active_model() == models[1]
 
 
+def test_given_up_chunk_that_landed_is_not_written_twice(board, models):
+    """The first chunk's answers are lost on both tries: the client sends it again smaller under a new seq,
+    the board refuses that offset (the chunk had landed), and the client carries on after it."""
+    c = client(board.url, timeout=0.1)
+    c.t = Lossy(c.t, drop_responses={2, 3})  # writes: 1 UPLOAD_BEGIN, 2-3 the first chunk and its retransmit
+    c.reader._read = c.t.read
+    mi = c.upload(models[1])
+    assert mi.crc32 == F.crc32(models[1]) and board.active_model() == models[1]
+    assert board.executed.count(F.UPLOAD_BEGIN) == 1  # no restart was needed
+
+
 def test_model_too_large_for_the_slot_is_refused_before_writing(board):
     board.slot_capacity = 1024
     c = client(board.url)

@@ -125,15 +125,17 @@ class Client:
         self._info: DeviceInfo | None = None
 
     # -- requests ----------------------------------------------------------------------------------------
-    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None, what: str = "") -> bytes:
+    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None, what: str = "",
+                tries: int | None = None) -> bytes:
         """Sends one command and returns its response payload (retransmitting on NAK or silence)."""
+        tries = self.tries if tries is None else tries
         self.seq = (self.seq + 1) & 0xFF
         seq = self.seq
         wire = F.encode(type_, seq, payload)
         label = F.name(type_) + (f" {what}" if what else "")
         timeout = self.timeout if timeout is None else timeout
         reason = "no answer"
-        for attempt in range(1, self.tries + 1):
+        for attempt in range(1, tries + 1):
             self.last_tries = attempt
             if attempt > 1:
                 self.retransmits += 1
@@ -162,7 +164,7 @@ class Client:
                     return r.payload
                 reason = f"unexpected answer type 0x{r.type:02x}"
                 break
-        raise DeviceTimeout(f"{self.board}: {label}: {reason} after {self.tries} tries ({self.t.url})")
+        raise DeviceTimeout(f"{self.board}: {label}: {reason} after {tries} tries ({self.t.url})")
 
     def _unpack(self, fmt: str, data: bytes, what: str) -> tuple:
         try:
@@ -191,6 +193,7 @@ class Client:
         self._info = DeviceInfo(mp, arena, slot, clock, COUNTERS.get(counter, f"counter {counter}"), flags, name,
                                 version)
         self.max_payload = max(16, mp)
+        self.reader.max_payload = self.max_payload  # a longer length field is damage: drop it without waiting
         return self._info
 
     def connect(self) -> DeviceInfo:
@@ -208,29 +211,15 @@ class Client:
         if self._info is not None and self._info.slot_capacity and size > self._info.slot_capacity:
             raise DeviceError(f"{self.board}: model of {size:,} bytes does not fit the board's model slot "
                               f"({self._info.slot_capacity:,} bytes)")
-        top = self.max_payload - 4
-        chunk, clean = top, 0
+        self._chunk = self.max_payload - 4
         last: DeviceError | None = None
         for _ in range(self.upload_attempts):
             try:
                 self.request(F.UPLOAD_BEGIN, struct.pack("<II", size, crc), timeout=self.slow_timeout)
-                offset = 0
-                while offset < size:
-                    piece = data[offset:offset + chunk]
-                    self.request(F.UPLOAD_CHUNK, struct.pack("<I", offset) + piece, what=f"at offset {offset}")
-                    offset += len(piece)
-                    if progress:
-                        progress(offset, size)
-                    if self.last_tries > 1:
-                        chunk, clean = max(self.min_chunk, chunk // 2), 0
-                    else:
-                        clean += 1
-                        if clean >= 4:
-                            chunk, clean = min(top, chunk * 2), 0
+                self._send_chunks(data, progress)
                 self.request(F.UPLOAD_COMMIT, timeout=self.slow_timeout)
             except (DeviceTimeout, DeviceRefused) as e:
                 last = e
-                chunk, clean = max(self.min_chunk, chunk // 4), 0
                 continue
             mi = self.model_info()
             if not (mi.has_model and mi.size == size and mi.crc32 == crc):
@@ -239,6 +228,44 @@ class Client:
             return mi
         raise DeviceError(f"{self.board}: upload of {size:,} bytes failed after {self.upload_attempts} attempts: "
                           f"{last}") from None
+
+    def _send_chunks(self, data: bytes, progress) -> None:
+        """UPLOAD_CHUNKs from offset 0 to the end, sized to the line.
+
+        A chunk that does not get through in two tries is given up and sent again smaller under a new seq.
+        A given-up chunk may still have landed (only its answer was lost), so the offsets where the board may
+        be are kept as candidates: the board refuses a chunk at any other offset, which rules that one out.
+        Whatever lands, UPLOAD_COMMIT checks size and CRC-32 of the whole slot, so a wrong guess (e.g. that a
+        given-up last chunk landed) can only fail the upload, never commit a corrupt model."""
+        size, top = len(data), self.max_payload - 4
+        candidates, clean, stuck = [0], 0, 0  # the oldest first: a lost request is likelier than a lost answer
+        while candidates[0] < size:
+            offset = candidates[0]
+            piece = data[offset:offset + self._chunk]
+            try:
+                self.request(F.UPLOAD_CHUNK, struct.pack("<I", offset) + piece, what=f"at offset {offset}", tries=2)
+            except DeviceTimeout:
+                stuck += 1
+                if stuck > 4 * self.tries:
+                    raise
+                if offset + len(piece) not in candidates:
+                    candidates.append(offset + len(piece))
+                self._chunk, clean = max(self.min_chunk, self._chunk // 4), 0
+                continue
+            except DeviceRefused:
+                candidates.remove(offset)
+                if not candidates:
+                    raise
+                continue
+            candidates, stuck = [offset + len(piece)], 0
+            if progress:
+                progress(candidates[0], size)
+            if self.last_tries > 1:
+                self._chunk, clean = max(self.min_chunk, self._chunk // 2), 0
+            else:
+                clean += 1
+                if clean >= 4:
+                    self._chunk, clean = min(top, self._chunk * 2), 0
 
     def load(self) -> LoadInfo:
         used, n_in, n_out, n_ops = self._unpack("<IBBH", self.request(F.LOAD, timeout=self.slow_timeout), "LOAD")

@@ -10,6 +10,7 @@ whose VID:PID the board lists) into a pyserial URL, with an error naming what wa
 from __future__ import annotations
 
 import os
+import socket
 
 import serial
 from serial.tools import list_ports
@@ -60,6 +61,16 @@ class Transport:
             pass
 
     def close(self) -> None:
+        sock = getattr(self.ser, "_socket", None)
+        if sock is not None:  # socket://: pyserial's close sleeps 0.3 s "for quick reconnects"; QEMU needs none
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+            self.ser._socket = None
+            self.ser.is_open = False
+            return
         try:
             self.ser.close()
         except (serial.SerialException, OSError):
