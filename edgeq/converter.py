@@ -46,7 +46,13 @@ def load_model(src) -> Graph:
 
 def _load_model(src) -> tuple[Graph, bytes | None]:
     """(graph, the .tflite bytes it was read from, or None for ONNX)."""
+    return _load_model_sized(src)[:2]
+
+
+def _load_model_sized(src) -> tuple[Graph, bytes | None, int]:
+    """_load_model plus the source's size in bytes (the file is read once)."""
     data, label = _source_bytes(src)
+    size = len(data)
     if len(data) >= 8 and data[4:8] == b"TFL3":
         from edgeq.model.tflite_io import read_tflite
 
@@ -62,7 +68,7 @@ def _load_model(src) -> tuple[Graph, bytes | None]:
         data = None
     if label != "<bytes>":
         graph.name = Path(label).stem
-    return graph, data
+    return graph, data, size
 
 
 def check_weights(graph: Graph) -> None:
@@ -133,6 +139,7 @@ class _Converted:
     holdout_n: int
     report: FidelityReport | None
     notes: list[str]
+    src_bytes: int = 0  # size of the source model
 
 
 def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, want_report, progress,
@@ -146,7 +153,7 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
         raise EdgeqError(f"unknown io type {io!r} (choose int8, uint8 or float)")
     if weight_clip not in ("minmax", "mse"):
         raise EdgeqError(f"unknown weight clipping {weight_clip!r} (choose minmax or mse)")
-    graph, tflite_bytes = _load_model(src)
+    graph, tflite_bytes, src_size = _load_model_sized(src)
     check_weights(graph)
     if calib is None:
         raise CalibrationError("static int8 conversion needs calibration data (calib=...)")
@@ -166,7 +173,8 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
                             means=means if bias_correction else None)
     model = write_tflite(qgraph)
     report = fidelity_report(graph, model, held, engine=engine) if want_report else None
-    return _Converted(model, qgraph, int(cal[0].shape[0]), int(held[0].shape[0]) if held else 0, report, notes)
+    return _Converted(model, qgraph, int(cal[0].shape[0]), int(held[0].shape[0]) if held else 0, report, notes,
+                      src_size)
 
 
 def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,
@@ -225,7 +233,7 @@ def convert_file(src, dst, *, calib=None, method: str = DEFAULT_METHOD, io: str 
     write_atomic(dst, c.model)
     result = ConversionResult(
         src="<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src), dst=str(dst),
-        method=method, io=io, float_bytes=len(_source_bytes(src)[0]), int8_bytes=len(c.model),
+        method=method, io=io, float_bytes=c.src_bytes, int8_bytes=len(c.model),
         seconds=time.perf_counter() - t0, calib_samples=c.calib_n, holdout_samples=c.holdout_n,
         input_layout=layout_note(c.graph), report=c.report, notes=c.notes)
     if report is not None:

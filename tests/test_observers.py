@@ -6,8 +6,9 @@ from edgeq.model.ir import QuantParams
 from edgeq.quantize import qparams as qp
 from edgeq.quantize.observers import (
     EmaMinMaxObserver, Histogram, KLObserver, MinMaxObserver, MSEObserver, PercentileObserver, kl_threshold,
-    make_observer, quant_mse,
+    kl_divergences, make_observer, quant_mse,
 )
+from edgeq.quantize.observers import KL_BINS_PER_LEVEL
 
 rng = np.random.default_rng(7)
 
@@ -98,6 +99,51 @@ def test_kl_threshold_of_clean_histogram():
     h[:1000] = 1.0  # uniform on 1000 bins, nothing beyond: any clipping loses mass
     t = kl_threshold(h, 0.5)
     assert 999 * 0.5 <= t <= 2048 * 0.5
+
+
+def _kl_by_definition(hist, i, levels):
+    """KL(P || Q) for one threshold of i bins, written out bin by bin as TensorRT's calibrator describes it."""
+    total = hist.sum()
+    p = hist[:i].copy()
+    p[i - 1] += hist[i:].sum()  # outliers fold into the last bin of P
+    q = np.zeros(i)
+    for lv in range(levels):
+        a, b = lv * i // levels, (lv + 1) * i // levels
+        nonempty = hist[a:b] > 0
+        if nonempty.any():
+            q[a:b][nonempty] = hist[a:b].sum() / nonempty.sum()
+    p, q = p / total, q / q.sum()
+    m = p > 0
+    return float(np.sum(p[m] * np.log(p[m] / np.maximum(q[m], 1e-12))))
+
+
+def test_kl_divergences_match_the_definition():
+    r = np.random.default_rng(3)
+    for levels, n in ((128, 700), (256, 1500), (16, 90)):
+        h = r.poisson(r.exponential(4.0, n)).astype(float)
+        h[r.random(n) < 0.25] = 0.0
+        cands = np.arange(levels, n + 1, 11)
+        want = [_kl_by_definition(h, int(i), levels) for i in cands]
+        np.testing.assert_allclose(kl_divergences(h, levels, cands), want, rtol=1e-9, atol=1e-12)
+
+
+def test_kl_smallest_threshold_keeps_several_bins_per_level():
+    # a rough bulk in the first 128 bins and a sparse tail: with one bin per level, Q copies P bin for bin, so
+    # the first candidate shows no rounding loss at all and clips the whole tail
+    h = np.zeros(4096)
+    h[:128] = np.random.default_rng(0).integers(0, 2000, 128)
+    h[128::7] = 1.0
+    assert kl_threshold(h, 1.0, levels=128, start=128) == 128.0  # the old smallest candidate wins
+    assert kl_threshold(h, 1.0, levels=128) >= KL_BINS_PER_LEVEL * 128
+
+
+def test_kl_on_normal_data_clips_little_and_on_laplace_more():
+    x = rng.normal(size=400_000).astype(np.float32)
+    lo, hi = feed(KLObserver(), x)
+    assert hi > 3.5 and lo < -3.5  # keeps all but ~0.05% of a unit normal
+    y = rng.laplace(size=400_000).astype(np.float32)
+    lo, hi = feed(KLObserver(), y)
+    assert 4.0 < hi < 0.8 * float(np.abs(y).max())
 
 
 def test_kl_ignores_relu_zero_spike():

@@ -261,10 +261,16 @@ def kl_divergences(hist: np.ndarray, levels: int, cands: np.ndarray) -> np.ndarr
     a bin where P > 0 and Q = 0 (only the last bin's folded outliers) takes Q = 1e-12. Through prefix sums
     of h, h·log h and the non-empty count, each candidate costs O(levels) rather than O(bins)."""
     h = np.asarray(hist, np.float64)
-    i = np.asarray(cands, np.int64)
+    cands = np.asarray(cands, np.int64)
     csum = np.concatenate([[0.0], np.cumsum(h)])
     hlog = np.concatenate([[0.0], np.cumsum(np.where(h > 0, h * np.log(np.where(h > 0, h, 1.0)), 0.0))])
     nz = np.concatenate([[0], np.cumsum(h > 0)])
+    # chunks keep the [candidates, levels] temporaries in cache
+    return np.concatenate([_kl_chunk(h, csum, hlog, nz, levels, cands[k:k + 256])
+                           for k in range(0, cands.size, 256)] or [np.zeros(0)])
+
+
+def _kl_chunk(h, csum, hlog, nz, levels: int, i: np.ndarray) -> np.ndarray:
     total = csum[-1]
     last = h[i - 1]
     p_last = (last + total - csum[i]) / total
@@ -298,10 +304,9 @@ def kl_threshold(hist: np.ndarray, width: float, levels: int = 128, start: int |
     start = max(start if start is not None else KL_BINS_PER_LEVEL * levels, levels)
     if n <= start or hist.sum() == 0:
         return n * width
-    # every bin edge (the divergence is far from convex in T: a coarse grid misses the minimum), in chunks
-    # that keep the [candidates, levels] temporaries in cache
+    # every bin edge: the divergence is far from convex in T, and a coarse grid misses the minimum
     cands = np.arange(start, n + 1)
-    kl = np.concatenate([kl_divergences(hist, levels, cands[k:k + 256]) for k in range(0, cands.size, 256)])
+    kl = kl_divergences(hist, levels, cands)
     return float(int(cands[int(np.argmin(kl))]) * width)
 
 
@@ -383,8 +388,10 @@ class MSEObserver(_HistogramObserver):
         lo0, hi0 = min(h.min, 0.0), max(h.max, 0.0)
         # one common shrink factor first, then each end on its own (a full 2-D grid of both ends finds lower
         # expected MSE on the calibration histogram but measured worse on held-out data in bench-convert)
-        a = _ALPHAS[int(np.argmin(err(_ALPHAS * lo0, _ALPHAS * hi0)))]
-        lo, hi = a * lo0, a * hi0
+        lo, hi = lo0, hi0
+        if lo0 < 0 < hi0:  # (for a one-signed tensor this line is the same one the end search covers)
+            a = _ALPHAS[int(np.argmin(err(_ALPHAS * lo0, _ALPHAS * hi0)))]
+            lo, hi = a * lo0, a * hi0
         # with one end pinned at 0 (a one-signed tensor) a second round would repeat the first
         for _ in range(2 if lo0 < 0 < hi0 else 1):
             if hi0 > 0:
