@@ -436,3 +436,49 @@ def test_cli_validate_exit_code_and_errors(models, tmp_path):
     assert r.exit_code == 2 and "unknown board 'nope'" in r.output
     r = runner.invoke(app, ["flash", str(m), "--board", BOARD, "--port", "socket://127.0.0.1:1"])
     assert r.exit_code == 2 and "cannot open port socket://127.0.0.1:1" in r.output
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the same verbs on the emulated boards (real firmware under QEMU)
+@pytest.fixture
+def qemu_state(tmp_path, monkeypatch):
+    import shutil
+
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
+    monkeypatch.setenv("EDGEQ_STATE_DIR", str(tmp_path / "boards"))  # our own instances, stopped below
+    yield
+    from edgeq.device import qemu
+
+    for name in ("qemu-an386", "qemu-an547"):
+        qemu.stop(name)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", ["qemu-an386", "qemu-an547"])
+def test_emulated_board_flash_run_profile_validate(name, qemu_state, models, tmp_path):
+    from edgeq.device import qemu
+
+    r = api.flash(models[0], name)
+    assert r.uploaded and r.info.board == name and r.info.counter == "instructions"
+    running = qemu.status(name)
+    assert running is not None and f"-M {get_board(name).qemu_machine} -icount shift=0" in \
+        " ".join(open(f"/proc/{running.pid}/cmdline").read().split("\0"))
+    assert not api.flash(models[0], name).uploaded  # the board kept running between commands: same model
+
+    it = Interpreter(models[0])
+    x = np.random.default_rng(3).integers(-128, 128, (3, *it.inputs[0].shape[1:])).astype(np.int8)
+    (y,) = api.run(models[0], name, [x])
+    assert y.tobytes() == np.concatenate([it.run(x[k:k + 1])[0] for k in range(3)]).tobytes()
+
+    p1, p2 = api.profile(models[0], name), api.profile(models[0], name)
+    assert p1.total == p2.total and [layer.count for layer in p1.layers] == [layer.count for layer in p2.layers]
+    assert [layer.op for layer in p1.layers] == it.op_names and p1.total >= sum(layer.count for layer in p1.layers)
+    assert 0 < p1.arena_bytes <= p1.arena_capacity and 0 < p1.stack_bytes < p1.stack_size and p1.code_bytes > 0
+
+    v = api.validate(models[0], name, random=3)
+    assert v.ok and v.exact == 3
+
+    out = runner.invoke(app, ["boards"]).output
+    assert "running, pid" in out
+    assert runner.invoke(app, ["boards", "stop", name]).exit_code == 0 and qemu.status(name) is None
