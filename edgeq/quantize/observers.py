@@ -301,8 +301,13 @@ def kl_threshold(hist: np.ndarray, width: float, levels: int = 128, start: int |
     at all and clip far too hard."""
     hist = np.asarray(hist, dtype=np.float64)
     n = hist.size
-    start = max(start if start is not None else KL_BINS_PER_LEVEL * levels, levels)
-    if n <= start or hist.sum() == 0:
+    if hist.sum() == 0:
+        return n * width
+    # counted from the first non-empty bin: a tensor whose values all sit away from 0 (a RELU output that is
+    # never 0, say) would otherwise have a candidate below all its data, where P and Q are the same spike
+    first = int(np.argmax(hist > 0))
+    start = first + max(start if start is not None else KL_BINS_PER_LEVEL * levels, levels)
+    if n <= start:
         return n * width
     # every bin edge: the divergence is far from convex in T, and a coarse grid misses the minimum
     cands = np.arange(start, n + 1)
