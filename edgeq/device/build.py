@@ -2,6 +2,15 @@
 
     build_firmware("qemu-an386")          -> build/boards/qemu-an386/firmware.elf (+ .bin, size.txt, size.json)
     firmware_size("qemu-an386")           -> {"text": .., "data": .., "bss": .., "runtime": .., ...}
+    build_firmware("qemu-an386", ops=model_ops(data))   -> a per-model image with only those ops and kernels
+    build_probe("qemu-an386")             -> the arena probe (boards/probe, run by edgeq.device.probe)
+    code_size_table(zoo_dir)              -> runtime+kernels code per MLPerf Tiny model and board vs TFLM
+
+Per-model images: runtime_c's op registry refers to every op weakly, so an op whose object is not linked
+is simply absent (EQ_ERR_UNSUPPORTED_OP). The runtime goes into an archive, from which the linker takes the
+chosen ops (--undefined=eq_op_<name>) and what they call; the kernel tables are compiled with
+EQ_KERNELS_BY_USE (weak entries), and the kernels each chosen op reaches through eq_kernels() are named
+to the linker the same way, found by reading the op's source for the table fields it uses.
 
 board.toml is the one source of the board's numbers: they reach the C code as -D macros and the linker as a
 generated memory.ld. Objects are cached by content hash (shared by boards with the same CPU flags), and a
@@ -135,65 +144,171 @@ def _compile(src: Path, flags: list[str], group: str, headers: str) -> Path:
     return obj
 
 
-def _sources(name: str, b: dict) -> list[tuple[Path, list[str], str]]:
-    """(source, flags, group) for every file of the image; group names the size report's columns."""
-    cpu = _cpu_flags(b)
-    extra = list(b.get("build", {}).get("cflags", []))
-    rt_src, rt_defs = _runtime_sources(b.get("simd", "none"))
-    rt_flags = _COMMON + cpu + extra + rt_defs
+def _sources(name: str, b: dict, program: str = "firmware", by_use: bool = False,
+             cpu_board: dict | None = None) -> list[tuple[Path, list[str], str]]:
+    """(source, flags, group) for every file of the image; group names the size report's columns.
+    program "firmware" is the runner with the board's port; "probe" needs only the shared startup.
+    cpu_board: compile for that board's CPU and kernel variant instead (the probe of a real board)."""
+    c = cpu_board or b
+    cpu = _cpu_flags(c)
+    extra = list(c.get("build", {}).get("cflags", []))
+    rt_src, rt_defs = _runtime_sources(c.get("simd", "none"))
+    rt_flags = _COMMON + cpu + extra + rt_defs + (["-DEQ_KERNELS_BY_USE=1"] if by_use else [])
     fw_flags = rt_flags + _board_defines(b)
     out = [(p, rt_flags, "runtime") for p in rt_src]
+    if program == "probe":
+        out += [(p, fw_flags, "firmware") for p in sorted((BOARDS / "probe").glob("*.c"))]
+        out.append((BOARDS / "firmware" / "stack.c", fw_flags, "firmware"))
+        out.append(((BOARDS / "common" / "startup.c").resolve(), fw_flags, "board"))
+        return out
     out += [(p, fw_flags, "firmware") for p in sorted((BOARDS / "firmware").glob("*.c"))]
     out += [((BOARDS / name / s).resolve(), fw_flags, "board") for s in b["build"]["sources"]]
     return out
 
 
-def build_firmware(board_name: str, out_dir: Path | str | None = None) -> Path:
-    """Builds (or reuses) the runner firmware for a board; returns the path of firmware.elf. Beside it:
-    firmware.bin, firmware.map, size.txt and size.json (see firmware_size). Raises DeviceError naming the file
-    when the toolchain is missing or a compile or link fails."""
+# ---- ops of a model, and what each op links ---------------------------------------------------------------
+_OPS_DIR = RUNTIME / "src" / "ops"
+
+
+def runtime_ops() -> dict[str, Path]:
+    """Every op runtime_c implements: TFLite builtin name -> its source file (from the op registry)."""
+    text = (_OPS_DIR / "registry.c").read_text()
+    return {name: _OPS_DIR / f"{sym}.c" for name, sym in re.findall(r'\{\s*\d+,\s*"(\w+)",\s*&eq_op_(\w+)\}', text)}
+
+
+def model_ops(model_bytes: bytes) -> set[str]:
+    """The builtin op names a .tflite uses ("CONV_2D", ...), read from its operator codes."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    from edgeq.errors import ModelError
+
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    try:
+        m = fb.Model.GetRootAs(bytes(model_bytes), 0)
+        codes = [m.OperatorCodes(i) for i in range(m.OperatorCodesLength())]
+        return {names.get(max(c.BuiltinCode(), c.DeprecatedBuiltinCode()), f"BUILTIN_{c.BuiltinCode()}")
+                for c in codes}
+    except Exception as e:  # noqa: BLE001 - any decoding failure is a malformed model
+        raise ModelError(f"cannot read the model's operator codes ({e})") from None
+
+
+def _table_kernels() -> set[str]:
+    """Kernels the compile-time kernel tables name (kernels/dispatch.c, kernels/ref/ew_table_ref.c)."""
+    text = (RUNTIME / "kernels" / "dispatch.c").read_text() + (RUNTIME / "kernels" / "ref" / "ew_table_ref.c").read_text()
+    return set(re.findall(r"\beq_\w+_s8\w*\b", text))
+
+
+def _source_with_headers(path: Path, seen: set[Path] | None = None) -> str:
+    seen = seen if seen is not None else set()
+    if path in seen or not path.is_file():
+        return ""
+    seen.add(path)
+    text = path.read_text()
+    for inc in re.findall(r'#include\s+"([^"]+)"', text):
+        if (path.parent / inc).resolve().parent == _OPS_DIR:
+            text += _source_with_headers((path.parent / inc).resolve(), seen)
+    return text
+
+
+def op_link_symbols(ops: set[str] | frozenset[str]) -> list[str]:
+    """Symbols a per-model image must pull from the runtime archive: eq_op_<name> for each op and the
+    kernels it calls through the kernel table (fields read as eq_kernels()->field or ->ew->field)."""
+    known = runtime_ops()
+    missing = sorted(set(ops) - set(known))
+    if missing:
+        raise DeviceError(f"runtime_c does not implement {', '.join(missing)}: no firmware can run this model")
+    table = _table_kernels()
+    syms: set[str] = set()
+    for name in ops:
+        src = known[name]
+        syms.add(f"eq_op_{src.stem}")
+        for field in re.findall(r"->\s*(\w+)", _source_with_headers(src)):
+            if f"eq_{field}" in table:
+                syms.add(f"eq_{field}")
+    return sorted(syms)
+
+
+def _ops_tag(ops) -> str:
+    return "ops-" + _hash(*sorted(ops))[:12]
+
+
+def _build(program: str, board_name: str, out_dir, ops, cpu_of: str | None = None) -> Path:
     b = load_board(board_name)
-    out = Path(out_dir) if out_dir else BUILD / board_name
+    cb = load_board(cpu_of) if cpu_of and cpu_of != board_name else None
+    ops = frozenset(ops) if ops is not None else None
+    default = BUILD / board_name if program == "firmware" else BUILD / board_name / "probe"
+    if cb is not None:
+        default = default / f"cpu-{cpu_of}"
+    if ops is not None:
+        default = default / _ops_tag(ops)
+    out = Path(out_dir) if out_dir else default
     out.mkdir(parents=True, exist_ok=True)
     if shutil.which(CC) is None:
         raise DeviceError(f"{CC} not found: install gcc-arm-none-eabi and libnewlib-arm-none-eabi (make system-deps)")
-    srcs = _sources(board_name, b)
+    undefined = op_link_symbols(ops) if ops is not None else []
+    srcs = _sources(board_name, b, program, by_use=ops is not None, cpu_board=cb)
     script = BOARDS / board_name / b["build"]["linker_script"]
     headers = _headers_digest()
     stamp = _hash(Path(__file__).read_bytes(), (BOARDS / board_name / "board.toml").read_bytes(), headers,
-                  script.read_bytes(), (BOARDS / "common" / "sections.ld").read_bytes(),
+                  script.read_bytes(), (BOARDS / "common" / "sections.ld").read_bytes(), program, *undefined,
                   *(f"{p}\n{' '.join(f)}\n" + p.read_text() for p, f, _ in srcs))
-    elf = out / "firmware.elf"
+    elf = out / f"{program}.elf"
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        stamp_file = out / "stamp"
+        stamp_file = out / f"{program}.stamp"
         if elf.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
             return elf
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             objs = list(pool.map(lambda s: _compile(s[0], s[1], s[2], headers), srcs))
         (out / "memory.ld").write_text(_memory_ld(b))
-        cpu = _cpu_flags(b)
-        tmp = out / "firmware.elf.tmp"
+        inputs = [str(o) for o, (_, _, g) in zip(objs, srcs) if ops is None or g != "runtime"]
+        if ops is not None:  # the runtime as an archive: only what the chosen ops reach is taken
+            lib = out / "libeqrt.a"
+            lib.unlink(missing_ok=True)
+            subprocess.run(["arm-none-eabi-ar", "rcs", str(lib), *(str(o) for o, (_, _, g) in zip(objs, srcs)
+                                                                   if g == "runtime")], check=True)
+            inputs += [f"-Wl,--undefined={u}" for u in undefined] + [str(lib)]
+        cpu = _cpu_flags(cb or b)
+        tmp = out / f"{program}.elf.tmp"
         cmd = [CC, "-mthumb", *cpu, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-               "-Wl,--gc-sections", f"-Wl,-Map={out / 'firmware.map'}", f"-L{out}", f"-L{BOARDS / 'common'}",
-               f"-T{script}", "-o", str(tmp), *map(str, objs), "-lm"]
+               "-Wl,--gc-sections", f"-Wl,-Map={out / (program + '.map')}", f"-L{out}", f"-L{BOARDS / 'common'}",
+               f"-T{script}", "-o", str(tmp), *inputs, "-lm"]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            raise DeviceError(f"firmware link failed for board {board_name}:\n{r.stderr.strip()}")
+            raise DeviceError(f"{program} link failed for board {board_name}:\n{r.stderr.strip()}")
         os.replace(tmp, elf)
-        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(out / "firmware.bin")], check=True)
-        sizes = _size_report(elf, out / "firmware.map")
-        (out / "size.json").write_text(json.dumps(sizes, indent=1) + "\n")
-        (out / "size.txt").write_text(_size_text(board_name, sizes))
+        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(out / f"{program}.bin")], check=True)
+        sizes = _size_report(elf, out / f"{program}.map")
+        if ops is not None:
+            sizes["ops"] = sorted(ops)
+        prefix = "" if program == "firmware" else f"{program}."
+        (out / f"{prefix}size.json").write_text(json.dumps(sizes, indent=1) + "\n")
+        (out / f"{prefix}size.txt").write_text(_size_text(board_name, sizes))
         stamp_file.write_text(stamp)
     return elf
 
 
-def firmware_size(board_name: str, out_dir: Path | str | None = None) -> dict:
+def build_firmware(board_name: str, out_dir: Path | str | None = None, ops=None) -> Path:
+    """Builds (or reuses) the runner firmware for a board; returns the path of firmware.elf. Beside it:
+    firmware.bin, firmware.map, size.txt and size.json (see firmware_size). `ops` (builtin names, e.g.
+    model_ops(data)) links only those ops and their kernels, in build/boards/<board>/ops-<hash>/ unless
+    out_dir says otherwise; None links every op. Raises DeviceError naming the file when the toolchain is
+    missing or a compile or link fails, or when runtime_c lacks one of `ops`."""
+    return _build("firmware", board_name, out_dir, ops)
+
+
+def build_probe(board_name: str, ops=None, cpu_of: str | None = None) -> Path:
+    """Builds (or reuses) the arena probe (boards/probe) for an emulated board; returns probe.elf. It runs
+    under QEMU with semihosting (edgeq.device.probe). cpu_of: compile for that board's CPU flags and kernel
+    variant (a real board the emulated one stands in for); `ops` as for build_firmware."""
+    return _build("probe", board_name, None, ops, cpu_of)
+
+
+def firmware_size(board_name: str, out_dir: Path | str | None = None, ops=None) -> dict:
     """Sizes of the built firmware in bytes: text, data, bss (arm-none-eabi-size) and the text+data each part
     contributes: runtime (runtime_c core, ops and kernels), firmware (the runner), board (port, startup,
-    drivers), libc (newlib-nano and libgcc)."""
-    elf = build_firmware(board_name, out_dir)
+    drivers), libc (newlib-nano and libgcc); `ops` as for build_firmware (then also "ops": the names)."""
+    elf = build_firmware(board_name, out_dir, ops)
     return json.loads((elf.parent / "size.json").read_text())
 
 
@@ -223,7 +338,8 @@ def _parts(map_file: Path) -> dict:
         if out_sec not in loaded or (m.group(1) is None and pending is None):
             continue
         obj = m.group(4)
-        group = next((g for g in ("runtime", "firmware", "board") if f"/.obj/{g}/" in obj), "libc")
+        group = "runtime" if "libeqrt.a(" in obj else \
+            next((g for g in ("runtime", "firmware", "board") if f"/.obj/{g}/" in obj), "libc")
         parts[group] += int(m.group(3), 16)
         pending = None
     return parts

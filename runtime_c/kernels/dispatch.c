@@ -15,6 +15,17 @@ static int same(const char *a, const char *b) {
   return *a == *b;
 }
 
+#ifdef EQ_KERNELS_BY_USE
+/* Per-model firmware (edgeq/device/build.py): the table must not pull every kernel in. The build links
+ * those the model's ops call; an entry left out reads as NULL and is never called, since the ops that
+ * would call it are not linked either. */
+#pragma weak eq_conv2d_s8
+#pragma weak eq_depthwise_conv2d_s8
+#pragma weak eq_fully_connected_s8
+#pragma weak eq_conv2d_s8_scratch_size
+#pragma weak eq_depthwise_conv2d_s8_scratch_size
+#endif
+
 static const eq_kernel_table ref_table = {
     "ref", eq_conv2d_s8, eq_depthwise_conv2d_s8, eq_fully_connected_s8,
     eq_conv2d_s8_scratch_size, eq_depthwise_conv2d_s8_scratch_size,
