@@ -4,6 +4,8 @@
     a.ref.arena_bytes     # what firmware reserves (reference kernels, as a microcontroller build runs)
     a.host.arena_bytes    # what this machine's build needs (its SIMD kernels ask for more scratch)
     a.ops[3].macs, a.ops[3].scratch_ref, a.ref.planned_peak, a.ref.lower_bound
+    a = analyze("model_int8.tflite", board="qemu-an386")
+    a.board.arena_bytes   # exact on that board's 32-bit CPU (edgeq.device.probe); a.board.fits
 
 Every memory figure comes from runtime_c itself (an exactly sized eq_init of each build, read back
 through edgeq_introspect.h), so it equals what the runtime then uses. MACs are computed from shapes:
@@ -59,6 +61,22 @@ class ArenaFigures:
 
 
 @dataclass
+class BoardArena:
+    """The arena on a Cortex-M board, measured there (the host's 64-bit figures are an upper bound), and
+    whether the runner firmware leaves room for it."""
+    board: str
+    emulator: str        # the emulated board the probe ran on (the board itself when emulated)
+    arena_bytes: int     # exact: eq_init succeeds with it and fails with one byte less on the MCU
+    capacity: int        # RAM the runner firmware leaves for the arena (after .data, .bss and the stack)
+    ram_size: int
+    probe_stack_bytes: int
+
+    @property
+    def fits(self) -> bool:
+        return self.arena_bytes <= self.capacity
+
+
+@dataclass
 class Analysis:
     model: str
     model_bytes: int
@@ -67,11 +85,14 @@ class Analysis:
     ref: ArenaFigures
     host: ArenaFigures
     ops: list[OpCost] = field(default_factory=list)
+    board: BoardArena | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for k in ("ref", "host"):
             d[k]["plan_overhead"] = round(getattr(self, k).plan_overhead, 4)
+        if self.board is not None:
+            d["board"]["fits"] = self.board.fits
         return d
 
 
@@ -166,8 +187,20 @@ def _macs(op: str, options, in_shapes: list[tuple[int, ...] | None], out_shape: 
     return out
 
 
-def analyze(model: str | Path | bytes, label: str | None = None) -> Analysis:
-    """Arena (reference and host builds), weight bytes and per-op MACs / scratch of an INT8 .tflite."""
+def board_arena(data: bytes, board: str) -> BoardArena:
+    """The probe's exact arena for `board` beside the RAM its runner firmware leaves (DeviceError when the
+    Cortex-M toolchain or QEMU is missing)."""
+    from .device.build import load_board
+    from .device.probe import arena_capacity, probe
+
+    p = probe(data, board)
+    return BoardArena(board, p.emulator, p.arena_bytes, arena_capacity(board), int(load_board(board)["memory"]["ram_size"]),
+                      p.stack_bytes)
+
+
+def analyze(model: str | Path | bytes, label: str | None = None, board: str | None = None) -> Analysis:
+    """Arena (reference and host builds), weight bytes and per-op MACs / scratch of an INT8 .tflite; with
+    `board`, also the exact arena on that board (see BoardArena)."""
     if isinstance(model, (str, Path)):
         label = label or str(model)
         try:
@@ -190,7 +223,7 @@ def analyze(model: str | Path | bytes, label: str | None = None) -> Analysis:
         ops.append(OpCost(i, name, list(out_shape), _macs(name, options, in_shapes, out_shape), ref.op_scratch(i),
                           host.op_scratch(i), live_ref[i]))
     return Analysis(label, len(data), weight, sum(o.macs for o in ops), _figures(ref, live_ref),
-                    _figures(host, live_host), ops)
+                    _figures(host, live_host), ops, board_arena(data, board) if board else None)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -210,6 +243,13 @@ def render(a: Analysis, console) -> None:
                       f"{_n(f.persistent)}")
         console.print(f"  plan peak {_n(f.planned_peak)} vs lower bound {_n(f.lower_bound)} at op {f.lower_bound_op} "
                       f"(+{100 * f.plan_overhead:.1f}%)")
+    if a.board is not None:
+        b = a.board
+        where = b.board if b.emulator == b.board else f"{b.board}, measured on {b.emulator}"
+        verdict = (f"[green]fits[/] ({_n(b.capacity - b.arena_bytes)} bytes to spare)" if b.fits else
+                   f"[red]does not fit[/] (short by {_n(b.arena_bytes - b.capacity)} bytes)")
+        console.print(f"arena on {where} (32-bit, exact): [bold]{_n(b.arena_bytes)}[/] bytes; the runner firmware "
+                      f"leaves {_n(b.capacity)} of {_n(b.ram_size)} bytes of RAM for it: {verdict}")
     t = Table(show_edge=False, pad_edge=False)
     for col, just in (("#", "right"), ("op", "left"), ("output", "left"), ("MACs", "right"),
                       ("scratch ref", "right"), (f"scratch {a.host.isa}", "right"), ("live ref", "right")):

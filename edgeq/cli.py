@@ -366,7 +366,10 @@ def compare(
         "The arena is given for the reference kernels (what a microcontroller build reserves) and for this "
         "host's SIMD kernels, both measured by runtime_c itself, with the memory plan's peak beside the lower "
         "bound no plan can beat.\n\n"
-        "Example:  edgeq analyze model_int8.tflite"
+        "--board NAME adds the exact arena on that board's 32-bit CPU (runtime_c built for it and run under QEMU "
+        "before anything is flashed; the host's figures are an upper bound there) and whether it fits the RAM "
+        "the board's runner firmware leaves.\n\n"
+        "Example:  edgeq analyze model_int8.tflite --board qemu-an386"
     ),
     no_args_is_help=True,
 )
@@ -374,10 +377,12 @@ def compare(
 def analyze(
     model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Also the exact arena on this board (see "
+                                        "`edgeq boards`)."),
 ):
     from .analyze import analyze as run_analyze, render
 
-    a = run_analyze(model)
+    a = run_analyze(model, board=board)
     if as_json:
         print(json.dumps(a.to_dict(), indent=2, default=_json_default))
     else:
@@ -390,7 +395,8 @@ def analyze(
     help=(
         "Write C sources that embed an INT8 .tflite in firmware with runtime_c.\n\n"
         "OUT/<name>_model.c holds the model as a 16-byte-aligned const array; OUT/<name>_model.h declares it "
-        "with <NAME>_ARENA_BYTES (the exact arena of the reference-kernel build) and the inputs' and outputs' "
+        "with <NAME>_ARENA_BYTES (the arena of the reference-kernel build: measured on this 64-bit host, an upper "
+        "bound for a 32-bit MCU; exact for the board given with --board) and the inputs' and outputs' "
         "shapes, types, scales and zero points; OUT/<name>_init.c has a static arena and <name>_init(), which "
         "loads the model and prepares an interpreter. Compile them with runtime_c's sources.\n\n"
         "Example:  edgeq generate model_int8.tflite -o firmware/model --name kws"
@@ -403,13 +409,21 @@ def generate(
     out: Path = typer.Option(..., "-o", "--output", help="Folder for the C files (created if missing).",
                              show_default=False),
     name: Optional[str] = typer.Option(None, "--name", help="C name prefix [default: the model file's stem]."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Write the exact arena for this board "
+                                        "(see `edgeq boards`)."),
 ):
     from .codegen import generate as run_generate
     from .introspect import RuntimeView
 
-    paths = run_generate(model, out, name=name)
+    if board is not None:
+        from .device.probe import arena_on_board
+
+        arena, where = arena_on_board(model, board), f"exact on {board}"
+    else:
+        arena, where = RuntimeView(model, "ref").arena_bytes, "reference kernels, 64-bit host: an upper bound on an MCU"
+    paths = run_generate(model, out, name=name, board=board, arena_bytes=arena)
     console = _out()
-    console.print(f"{model} -> {out}/ (arena {RuntimeView(model, 'ref').arena_bytes:,} bytes with reference kernels)")
+    console.print(f"{model} -> {out}/ (arena {arena:,} bytes, {where})")
     for p in paths:
         console.print(f"  {p}  ({p.stat().st_size:,} bytes)")
 
