@@ -40,9 +40,10 @@ bench-board: setup
 	$(VPY) tools/bench_board.py
 
 # Runner firmware for one board (boards/<name>): build/boards/<name>/firmware.elf, .bin and size.txt.
+# MODEL=m.tflite links only that model's ops and kernels (build/boards/<name>/ops-<hash>/).
 firmware: setup
-	@test -n "$(BOARD)" || { echo "usage: make firmware BOARD=<name> (boards: $$(ls boards | grep -v -e common -e firmware -e '\.md'))"; exit 2; }
-	$(VPY) -m edgeq.device.build $(BOARD)
+	@test -n "$(BOARD)" || { echo "usage: make firmware BOARD=<name> [MODEL=m.tflite] (boards: $$(ls boards | grep -v -e common -e firmware -e probe -e '\.md'))"; exit 2; }
+	$(VPY) -m edgeq.device.build $(BOARD) $(if $(MODEL),--model $(MODEL))
 
 clean:
 	@$(MAKE) -s -C runtime_c clean

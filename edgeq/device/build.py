@@ -312,6 +312,38 @@ def firmware_size(board_name: str, out_dir: Path | str | None = None, ops=None) 
     return json.loads((elf.parent / "size.json").read_text())
 
 
+# TensorFlow Lite Micro + CMSIS-NN code for the MLPerf Tiny models, in KB (issue 4, measured under the same
+# QEMU 7.2), and the model files of the zoo they belong to.
+TFLM_CODE_KB = {"kws": 93, "vww": 96, "ic": 91, "ad": 37}
+ZOO_FILES = {"kws": "kws_ref_model.tflite", "vww": "vww_96_int8.tflite", "ic": "pretrainedResnet_quant.tflite",
+             "ad": "ad01_int8.tflite"}
+
+
+def code_size_table(zoo_dir: Path | str, boards=("qemu-an386", "qemu-an547")) -> list[dict]:
+    """Per MLPerf Tiny model and board, the code of the per-model runner firmware (only the model's ops):
+    rows {model, file, board, ops, runtime, image, libc, all_ops_runtime, tflm}. runtime is runtime_c's
+    core, ops and kernels (text+data, apart from the model, which lives in a slot); image the whole
+    firmware's text+data (runner, port, startup, libc included); all_ops_runtime the runtime of the
+    every-op image; tflm TFLite Micro + CMSIS-NN's code in KB (compare with bytes / 1000 to be strict).
+    zoo_dir is the models folder (EDGEQ_ZOO) or its mlperf_tiny/ subfolder."""
+    zoo = Path(zoo_dir)
+    if (zoo / "mlperf_tiny").is_dir():
+        zoo = zoo / "mlperf_tiny"
+    rows = []
+    for board in boards:
+        full = firmware_size(board)["runtime"]
+        for key, fname in ZOO_FILES.items():
+            path = zoo / fname
+            if not path.is_file():
+                raise DeviceError(f"{path}: MLPerf Tiny model not found")
+            ops = model_ops(path.read_bytes())
+            sz = firmware_size(board, ops=ops)
+            rows.append({"model": key, "file": fname, "board": board, "ops": sorted(ops), "runtime": sz["runtime"],
+                         "image": sz["text"] + sz["data"], "libc": sz["libc"], "all_ops_runtime": full,
+                         "tflm": TFLM_CODE_KB[key]})
+    return rows
+
+
 def _size_report(elf: Path, map_file: Path) -> dict:
     r = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True)
     sec = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+(\d+)\s+\d+$", r.stdout, re.M)}
@@ -352,8 +384,16 @@ def _size_text(name: str, s: dict) -> str:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    for n in sys.argv[1:] or board_names():
-        print(build_firmware(n))
-        print((BUILD / n / "size.txt").read_text(), end="")
+    ap = argparse.ArgumentParser(description="Build the runner firmware (make firmware BOARD=... [MODEL=...]).")
+    ap.add_argument("boards", nargs="*", help="board names [default: every board]")
+    ap.add_argument("--model", help="a .tflite: link only the ops it uses")
+    args = ap.parse_args()
+    sel = model_ops(Path(args.model).read_bytes()) if args.model else None
+    for n in args.boards or board_names():
+        elf = build_firmware(n, ops=sel)
+        print(elf)
+        print((elf.parent / "size.txt").read_text(), end="")
+        if sel is not None:
+            print(f"  ops: {', '.join(sorted(sel))}")
