@@ -1,6 +1,10 @@
-/* CONV_2D: int8 input/output, int8 weights (per-channel or per-tensor, symmetric), int32 bias.
- * Options (Conv2DOptions): padding 0, stride_w 1, stride_h 2, activation 3, dilation_w 4, dilation_h 5. */
+/* CONV_2D: int8 input/output, int8 weights (per-channel or per-tensor, symmetric), int32 bias; the same
+ * with packed INT4 weights; 16x8 (int16 input/output, int64 or int32 bias); float; hybrid (float
+ * input/output, int8 weights, input quantized per batch at run time).
+ * Options (Conv2DOptions): padding 0, stride_w 1, stride_h 2, activation 3, dilation_w 4, dilation_h 5,
+ * quantized_bias_type 6 (16x8: INT32 selects the int32 accumulator). */
 #include "../op_util.h"
+#include "matmul_common.h"
 
 typedef struct {
   eq_conv_params p;
@@ -9,48 +13,132 @@ typedef struct {
   const void *packed; /* weights packed at prepare by the variant, or NULL (ref packs nothing) */
 } conv_data;
 
-static eq_status prepare(eq_ctx *ctx, eq_node *n) {
-  EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
+/* Float and hybrid runs. */
+typedef struct {
+  eq_conv_fparams p;
+  eq_shape4 in, filter, out;
+  int32_t hybrid, per_channel; /* per-channel hybrid: asymmetric input rows, w_scale per channel */
+  float w_scale1;              /* per-tensor hybrid filter scale */
+  const float *w_scale;
+} conv_f_data;
+
+/* Shapes, strides, dilations and padding, checked. */
+static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_shape4 *out_s, eq_conv_params *p) {
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(in->type == EQ_INT8 && w->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim == 4 && w->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
-  conv_data *d = eq_alloc_persistent(ctx, sizeof *d);
-  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
-  eq_shape4_of(in, &d->in);
-  eq_shape4_of(w, &d->filter);
-  eq_shape4_of(out, &d->out);
-  const int32_t oc = d->out.c;
-  EQ_ENSURE(d->filter.n == oc && d->filter.c > 0 && d->in.c % d->filter.c == 0, EQ_ERR_SHAPE);
-  EQ_ENSURE(oc % (d->in.c / d->filter.c) == 0 && d->out.n == d->in.n, EQ_ERR_SHAPE);
+  eq_shape4_of(in, in_s);
+  eq_shape4_of(w, f_s);
+  eq_shape4_of(out, out_s);
+  const int32_t oc = out_s->c;
+  EQ_ENSURE(f_s->n == oc && f_s->c > 0 && in_s->c % f_s->c == 0, EQ_ERR_SHAPE);
+  EQ_ENSURE(oc % (in_s->c / f_s->c) == 0 && out_s->n == in_s->n, EQ_ERR_SHAPE);
   EQ_ENSURE(!bias || eq_num_elements(bias) == oc, EQ_ERR_SHAPE);
-  EQ_ENSURE((int64_t)d->filter.h * d->filter.w * d->filter.c <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
+  EQ_ENSURE((int64_t)f_s->h * f_s->w * f_s->c <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
   const eq_options *o = &n->options;
   const int32_t padding = eq_opt_i32(o, 0, EQ_PAD_SAME);
-  eq_conv_params *p = &d->p;
   p->stride_w = eq_opt_i32(o, 1, 0);
   p->stride_h = eq_opt_i32(o, 2, 0);
   p->dilation_w = eq_opt_i32(o, 4, 1);
   p->dilation_h = eq_opt_i32(o, 5, 1);
   p->depth_multiplier = 1;
   EQ_ENSURE(p->stride_w > 0 && p->stride_h > 0 && p->dilation_w > 0 && p->dilation_h > 0, EQ_ERR_MODEL);
-  EQ_ENSURE(eq_conv_out_size(padding, d->in.h, d->filter.h, p->stride_h, p->dilation_h) == d->out.h &&
-                eq_conv_out_size(padding, d->in.w, d->filter.w, p->stride_w, p->dilation_w) == d->out.w,
+  EQ_ENSURE(eq_conv_out_size(padding, in_s->h, f_s->h, p->stride_h, p->dilation_h) == out_s->h &&
+                eq_conv_out_size(padding, in_s->w, f_s->w, p->stride_w, p->dilation_w) == out_s->w,
             EQ_ERR_SHAPE);
-  p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, d->in.h, d->filter.h, d->out.h);
-  p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, d->in.w, d->filter.w, d->out.w);
+  p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, in_s->h, f_s->h, out_s->h);
+  p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, in_s->w, f_s->w, out_s->w);
+  return EQ_OK;
+}
+
+static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
+  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  conv_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  eq_conv_params g;
+  eq_status st = geometry(n, &d->in, &d->filter, &d->out, &g);
+  if (st != EQ_OK) return st;
+  d->p.stride_h = g.stride_h, d->p.stride_w = g.stride_w, d->p.dilation_h = g.dilation_h;
+  d->p.dilation_w = g.dilation_w, d->p.pad_h = g.pad_h, d->p.pad_w = g.pad_w, d->p.depth_multiplier = 1;
+  st = eq_float_activation(eq_opt_i32(&n->options, 3, EQ_ACT_NONE), &d->p.act_min, &d->p.act_max);
+  if (st != EQ_OK) return st;
+  d->hybrid = w->type == EQ_INT8;
+  d->per_channel = 0;
+  d->w_scale = NULL;
+  if (d->hybrid) {
+    EQ_ENSURE(w->nq == 1 || w->nq == d->out.c, EQ_ERR_QUANT);
+    for (int32_t c = 0; c < w->nq; ++c) {
+      EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+      if (eq_q_scale(w, c) != eq_q_scale(w, 0)) d->per_channel = 1;
+    }
+    /* Grouped hybrid convolutions run the per-channel form, as in LiteRT. */
+    if (d->in.c != d->filter.c) d->per_channel = 1;
+    d->w_scale1 = eq_q_scale(w, 0);
+    if (d->per_channel) {
+      d->w_scale = eq_filter_scales(ctx, w, d->out.c);
+      EQ_ENSURE(d->w_scale, EQ_ERR_ARENA_TOO_SMALL);
+    }
+    st = eq_request_scratch(ctx, eq_hybrid_scratch_bytes(d->in.n, d->in.h * d->in.w * d->in.c), &n->scratch[0]);
+    if (st != EQ_OK) return st;
+  }
+  n->data = d;
+  return EQ_OK;
+}
+
+static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
+  const conv_f_data *d = n->data;
+  const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  const float *b = bias ? bias->data : NULL;
+  if (!d->hybrid) {
+    eq_conv2d_f32(&d->p, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, b, &d->out, n->out[0]->data);
+    return EQ_OK;
+  }
+  const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->in.n,
+                                              d->in.h * d->in.w * d->in.c, d->per_channel,
+                                              d->per_channel ? 0.0f : d->w_scale1);
+  eq_conv2d_hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, d->w_scale, b, &d->out,
+                   n->out[0]->data);
+  return EQ_OK;
+}
+
+static eq_status prepare(eq_ctx *ctx, eq_node *n) {
+  EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
+  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
+  const int s16 = in->type == EQ_INT16;
+  EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4)) ||
+                (s16 && out->type == EQ_INT16 && w->type == EQ_INT8),
+            EQ_ERR_UNSUPPORTED_TYPE);
+  if (s16) { /* the option names the bias type; without it, int64 */
+    const int acc32 = eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32;
+    EQ_ENSURE(!bias || bias->type == (acc32 ? EQ_INT32 : EQ_INT64), EQ_ERR_UNSUPPORTED_TYPE);
+    EQ_ENSURE(in->zero_point == 0 && out->zero_point == 0, EQ_ERR_QUANT);
+  } else {
+    EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
+  }
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  conv_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
+  if (st != EQ_OK) return st;
+  eq_conv_params *p = &d->p;
+  const eq_options *o = &n->options;
+  const int32_t oc = d->out.c;
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
   for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
   p->input_offset = -in->zero_point;
   p->output_offset = out->zero_point;
-  eq_status st = eq_activation_range(eq_opt_i32(o, 3, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
+  st = eq_activation_range(eq_opt_i32(o, 3, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
   if (st != EQ_OK) return st;
   st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
   if (st != EQ_OK) return st;
   /* Constant weights are packed once when the variant packs this shape; eval then skips repacking. */
+  d->packed = NULL;
+  n->data = d;
+  if (w->type != EQ_INT8 || s16) return EQ_OK; /* INT4 and 16x8 run reference kernels without scratch */
   const eq_conv_pack *pk = eq_kernels()->conv2d_s8_pack;
   const size_t packed = pk && w->is_const && (!bias || bias->is_const) ? pk->packed_size(p, &d->in, &d->filter, &d->out) : 0;
-  d->packed = NULL;
   if (packed) {
     void *buf = eq_alloc_persistent(ctx, packed);
     EQ_ENSURE(buf, EQ_ERR_ARENA_TOO_SMALL);
@@ -68,8 +156,19 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 }
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
+  if (n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
   const conv_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  if (n->in[0]->type == EQ_INT16) {
+    eq_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
+                  eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32, &d->out, n->out[0]->data);
+    return EQ_OK;
+  }
+  if (n->in[1]->type == EQ_INT4) {
+    eq_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
+                 &d->out, n->out[0]->data);
+    return EQ_OK;
+  }
   void *scratch = n->scratch[0] >= 0 ? eq_scratch(ctx, n->scratch[0]) : NULL;
   if (d->packed) {
     eq_kernels()->conv2d_s8_pack->run(&d->p, &d->in, n->in[0]->data, &d->filter, d->packed, &d->out,

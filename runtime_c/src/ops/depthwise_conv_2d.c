@@ -1,7 +1,10 @@
-/* DEPTHWISE_CONV_2D: int8, filter [1, kh, kw, in_c * multiplier], per-channel or per-tensor weights.
+/* DEPTHWISE_CONV_2D: int8, filter [1, kh, kw, in_c * multiplier], per-channel or per-tensor weights;
+ * the same with packed INT4 weights; 16x8 (int16 input/output, int64 bias); float; hybrid (float
+ * input/output, int8 weights, input quantized per batch with a zero point at run time).
  * Options (DepthwiseConv2DOptions): padding 0, stride_w 1, stride_h 2, depth_multiplier 3,
  * activation 4, dilation_w 5, dilation_h 6. The multiplier is taken from the shapes, as TFLite does. */
 #include "../op_util.h"
+#include "matmul_common.h"
 
 typedef struct {
   eq_conv_params p;
@@ -9,55 +12,135 @@ typedef struct {
   eq_shape4 in, filter, out;
 } dw_data;
 
-static eq_status prepare(eq_ctx *ctx, eq_node *n) {
-  EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
-  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(in->type == EQ_INT8 && w->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(in->ndim == 4 && w->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
-  dw_data *d = eq_alloc_persistent(ctx, sizeof *d);
+/* Float and hybrid runs. */
+typedef struct {
+  eq_conv_fparams p;
+  eq_shape4 in, filter, out;
+  const float *w_scale; /* hybrid: per output channel; NULL for float weights */
+} dw_f_data;
+
+static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_shape4 *out_s, eq_conv_params *p);
+
+static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
+  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  dw_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
-  eq_shape4_of(in, &d->in);
-  eq_shape4_of(w, &d->filter);
-  eq_shape4_of(out, &d->out);
-  const int32_t oc = d->out.c;
-  EQ_ENSURE(d->filter.n == 1 && d->filter.c == oc && d->in.c > 0 && oc % d->in.c == 0, EQ_ERR_SHAPE);
-  EQ_ENSURE(d->out.n == d->in.n && (!bias || eq_num_elements(bias) == oc), EQ_ERR_SHAPE);
-  EQ_ENSURE((int64_t)d->filter.h * d->filter.w <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
-  const eq_options *o = &n->options;
-  const int32_t padding = eq_opt_i32(o, 0, EQ_PAD_SAME);
-  eq_conv_params *p = &d->p;
-  p->stride_w = eq_opt_i32(o, 1, 0);
-  p->stride_h = eq_opt_i32(o, 2, 0);
-  p->dilation_w = eq_opt_i32(o, 5, 1);
-  p->dilation_h = eq_opt_i32(o, 6, 1);
-  p->depth_multiplier = oc / d->in.c;
-  EQ_ENSURE(p->stride_w > 0 && p->stride_h > 0 && p->dilation_w > 0 && p->dilation_h > 0, EQ_ERR_MODEL);
-  EQ_ENSURE(eq_conv_out_size(padding, d->in.h, d->filter.h, p->stride_h, p->dilation_h) == d->out.h &&
-                eq_conv_out_size(padding, d->in.w, d->filter.w, p->stride_w, p->dilation_w) == d->out.w,
-            EQ_ERR_SHAPE);
-  p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, d->in.h, d->filter.h, d->out.h);
-  p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, d->in.w, d->filter.w, d->out.w);
-  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
-  for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
-  p->input_offset = -in->zero_point;
-  p->output_offset = out->zero_point;
-  eq_status st = eq_activation_range(eq_opt_i32(o, 4, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
+  eq_conv_params g;
+  eq_status st = geometry(n, &d->in, &d->filter, &d->out, &g);
   if (st != EQ_OK) return st;
-  st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
+  d->p.stride_h = g.stride_h, d->p.stride_w = g.stride_w, d->p.dilation_h = g.dilation_h;
+  d->p.dilation_w = g.dilation_w, d->p.pad_h = g.pad_h, d->p.pad_w = g.pad_w;
+  d->p.depth_multiplier = g.depth_multiplier;
+  st = eq_float_activation(eq_opt_i32(&n->options, 4, EQ_ACT_NONE), &d->p.act_min, &d->p.act_max);
   if (st != EQ_OK) return st;
-  size_t scratch = eq_kernels()->depthwise_conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
-  if (scratch) {
-    st = eq_request_scratch(ctx, scratch, &n->scratch[0]);
+  d->w_scale = NULL;
+  if (w->type == EQ_INT8) {
+    /* LiteRT's hybrid depthwise is per-channel only; a per-tensor scale is repeated (same arithmetic). */
+    EQ_ENSURE(w->nq == 1 || w->nq == d->out.c, EQ_ERR_QUANT);
+    for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+    d->w_scale = eq_filter_scales(ctx, w, d->out.c);
+    EQ_ENSURE(d->w_scale, EQ_ERR_ARENA_TOO_SMALL);
+    st = eq_request_scratch(ctx, eq_hybrid_scratch_bytes(d->in.n, d->in.h * d->in.w * d->in.c), &n->scratch[0]);
     if (st != EQ_OK) return st;
   }
   n->data = d;
   return EQ_OK;
 }
 
+static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
+  const dw_f_data *d = n->data;
+  const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  const float *b = bias ? bias->data : NULL;
+  if (!d->w_scale) {
+    eq_depthwise_conv2d_f32(&d->p, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, b, &d->out,
+                            n->out[0]->data);
+    return EQ_OK;
+  }
+  const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->in.n,
+                                              d->in.h * d->in.w * d->in.c, 1, 0.0f);
+  eq_depthwise_conv2d_hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, d->w_scale, b,
+                             &d->out, n->out[0]->data);
+  return EQ_OK;
+}
+
+static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_shape4 *out_s, eq_conv_params *p) {
+  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(in->ndim == 4 && w->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
+  eq_shape4_of(in, in_s);
+  eq_shape4_of(w, f_s);
+  eq_shape4_of(out, out_s);
+  const int32_t oc = out_s->c;
+  EQ_ENSURE(f_s->n == 1 && f_s->c == oc && in_s->c > 0 && oc % in_s->c == 0, EQ_ERR_SHAPE);
+  EQ_ENSURE(out_s->n == in_s->n && (!bias || eq_num_elements(bias) == oc), EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)f_s->h * f_s->w <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
+  const eq_options *o = &n->options;
+  const int32_t padding = eq_opt_i32(o, 0, EQ_PAD_SAME);
+  p->stride_w = eq_opt_i32(o, 1, 0);
+  p->stride_h = eq_opt_i32(o, 2, 0);
+  p->dilation_w = eq_opt_i32(o, 5, 1);
+  p->dilation_h = eq_opt_i32(o, 6, 1);
+  p->depth_multiplier = oc / in_s->c;
+  EQ_ENSURE(p->stride_w > 0 && p->stride_h > 0 && p->dilation_w > 0 && p->dilation_h > 0, EQ_ERR_MODEL);
+  EQ_ENSURE(eq_conv_out_size(padding, in_s->h, f_s->h, p->stride_h, p->dilation_h) == out_s->h &&
+                eq_conv_out_size(padding, in_s->w, f_s->w, p->stride_w, p->dilation_w) == out_s->w,
+            EQ_ERR_SHAPE);
+  p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, in_s->h, f_s->h, out_s->h);
+  p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, in_s->w, f_s->w, out_s->w);
+  return EQ_OK;
+}
+
+static eq_status prepare(eq_ctx *ctx, eq_node *n) {
+  EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
+  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
+  const int s16 = in->type == EQ_INT16;
+  EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4)) ||
+                (s16 && out->type == EQ_INT16 && w->type == EQ_INT8),
+            EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!bias || bias->type == (s16 ? EQ_INT64 : EQ_INT32), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!s16 || (in->zero_point == 0 && out->zero_point == 0), EQ_ERR_QUANT);
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  dw_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
+  if (st != EQ_OK) return st;
+  const int32_t oc = d->out.c;
+  const eq_options *o = &n->options;
+  eq_conv_params *p = &d->p;
+  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
+  for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+  p->input_offset = -in->zero_point;
+  p->output_offset = out->zero_point;
+  st = eq_activation_range(eq_opt_i32(o, 4, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
+  if (st != EQ_OK) return st;
+  st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
+  if (st != EQ_OK) return st;
+  n->data = d;
+  if (w->type != EQ_INT8 || s16) return EQ_OK; /* INT4 and 16x8: reference kernels, no scratch */
+  size_t scratch = eq_kernels()->depthwise_conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
+  if (scratch) {
+    st = eq_request_scratch(ctx, scratch, &n->scratch[0]);
+    if (st != EQ_OK) return st;
+  }
+  return EQ_OK;
+}
+
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
+  if (n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
   const dw_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  if (n->in[0]->type == EQ_INT16) {
+    eq_depthwise_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
+                            bias ? bias->data : NULL, &d->out, n->out[0]->data);
+    return EQ_OK;
+  }
+  if (n->in[1]->type == EQ_INT4) {
+    eq_depthwise_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
+                           bias ? bias->data : NULL, &d->out, n->out[0]->data);
+    return EQ_OK;
+  }
   void *scratch = n->scratch[0] >= 0 ? eq_scratch(ctx, n->scratch[0]) : NULL;
   eq_kernels()->depthwise_conv2d_s8(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
                                     bias ? bias->data : NULL, &d->out, n->out[0]->data, scratch);

@@ -1,9 +1,13 @@
-/* FULLY_CONNECTED: int8 input/output, int8 weights [out_depth, in_depth], optional int32 bias.
- * Options (FullyConnectedOptions): activation 0, weights_format 1 (DEFAULT only), keep_num_dims 2.
+/* FULLY_CONNECTED: int8 input/output, int8 weights [out_depth, in_depth], optional int32 bias; the same
+ * with packed INT4 weights; 16x8 (int16 input/output, int64 or int32 bias); float; hybrid (float
+ * input/output, int8 weights, each input row quantized at run time).
+ * Options (FullyConnectedOptions): activation 0, weights_format 1 (DEFAULT only), keep_num_dims 2,
+ * asymmetric_quantize_inputs 3 (hybrid), quantized_bias_type 4 (16x8: INT32 selects int32 accumulation).
  * Per-tensor weights use TFLite's per-tensor multiplier (input_scale * weight_scale rounded to float
  * first); per-channel weights use the per-channel formula (all in double) — they differ in the last
  * bit for some scales, which changes outputs. */
 #include "../op_util.h"
+#include "matmul_common.h"
 
 /* Per-tensor weights with one batch run the kernel over blocks of FC_BLOCK outputs, with the
  * replicated multiplier arrays the kernel signature wants built on the stack at eval: the arena keeps
@@ -41,13 +45,122 @@ static eq_status per_tensor_quant(eq_ctx *ctx, const eq_tensor *in, const eq_ten
   return EQ_OK;
 }
 
+/* 16x8 runs: LiteRT's reference requantizes in double, so the op keeps one double scale per output. */
+typedef struct {
+  eq_fc_params p;
+  const double *scale;
+  int32_t batches, in_depth, out_depth, acc32;
+} fc16_data;
+
+/* Float and hybrid runs. */
+typedef struct {
+  float act_min, act_max;
+  int32_t batches, in_depth, out_depth;
+  int32_t hybrid, asymmetric;
+  float w_scale1;       /* per-tensor hybrid filter scale */
+  const float *w_scale; /* per-channel hybrid filter scales, else NULL */
+} fc_f_data;
+
+/* batches, in_depth, out_depth from the shapes, checked. */
+static eq_status fc_dims(const eq_node *n, int32_t *batches, int32_t *in_depth, int32_t *out_depth) {
+  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(eq_opt_i32(&n->options, 1, 0) == 0, EQ_ERR_UNSUPPORTED_TYPE); /* shuffled weights */
+  EQ_ENSURE(w->ndim == 2 && w->dims[1] > 0, EQ_ERR_SHAPE);
+  *in_depth = w->dims[1];
+  *out_depth = w->dims[0];
+  const int32_t total = eq_num_elements(in);
+  EQ_ENSURE(total % *in_depth == 0, EQ_ERR_SHAPE);
+  *batches = total / *in_depth;
+  EQ_ENSURE(out->ndim >= 1 && out->dims[out->ndim - 1] == *out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)eq_num_elements(out) == (int64_t)*batches * *out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE(!bias || eq_num_elements(bias) == *out_depth, EQ_ERR_SHAPE);
+  EQ_ENSURE((int64_t)*in_depth <= EQ_MAX_TAPS, EQ_ERR_LIMIT);
+  return EQ_OK;
+}
+
+static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
+  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  fc_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  eq_status st = fc_dims(n, &d->batches, &d->in_depth, &d->out_depth);
+  if (st != EQ_OK) return st;
+  st = eq_float_activation(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), &d->act_min, &d->act_max);
+  if (st != EQ_OK) return st;
+  d->hybrid = w->type == EQ_INT8;
+  d->asymmetric = eq_opt_i32(&n->options, 3, 0) != 0;
+  d->w_scale = NULL;
+  if (d->hybrid) {
+    EQ_ENSURE(w->nq == 1 || w->nq == d->out_depth, EQ_ERR_QUANT);
+    for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+    d->w_scale1 = eq_q_scale(w, 0);
+    if (w->nq > 1) {
+      d->w_scale = eq_filter_scales(ctx, w, d->out_depth);
+      EQ_ENSURE(d->w_scale, EQ_ERR_ARENA_TOO_SMALL);
+    }
+    st = eq_request_scratch(ctx, eq_hybrid_scratch_bytes(d->batches, d->in_depth), &n->scratch[0]);
+    if (st != EQ_OK) return st;
+  }
+  n->data = d;
+  return EQ_OK;
+}
+
+static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
+  const fc_f_data *d = n->data;
+  const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  const float *b = bias ? bias->data : NULL;
+  if (!d->hybrid) {
+    eq_fully_connected_f32(d->act_min, d->act_max, d->batches, d->in_depth, d->out_depth, n->in[0]->data,
+                           n->in[1]->data, b, n->out[0]->data);
+    return EQ_OK;
+  }
+  const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->batches,
+                                              d->in_depth, d->asymmetric, d->w_scale ? 0.0f : d->w_scale1);
+  eq_fully_connected_hybrid(d->act_min, d->act_max, d->batches, d->in_depth, d->out_depth, r.q, r.scale, r.zp,
+                            n->in[1]->data, d->w_scale, b, n->out[0]->data);
+  return EQ_OK;
+}
+
+static eq_status prepare_s16(eq_ctx *ctx, eq_node *n) {
+  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(w->type == EQ_INT8 && out->type == EQ_INT16, EQ_ERR_UNSUPPORTED_TYPE);
+  fc16_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  eq_status st = fc_dims(n, &d->batches, &d->in_depth, &d->out_depth);
+  if (st != EQ_OK) return st;
+  d->acc32 = eq_opt_i32(&n->options, 4, EQ_FLOAT32) == EQ_INT32;
+  EQ_ENSURE(!bias || bias->type == (d->acc32 ? EQ_INT32 : EQ_INT64), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1 && out->scale > 0.0f, EQ_ERR_QUANT);
+  EQ_ENSURE(in->zero_point == 0 && out->zero_point == 0, EQ_ERR_QUANT);
+  EQ_ENSURE(w->nq == 1 || w->nq == d->out_depth, EQ_ERR_QUANT);
+  d->p.input_offset = 0;
+  d->p.output_offset = 0;
+  /* Per-tensor weights apply their zero point; per-channel ones are symmetric by definition. */
+  d->p.filter_offset = w->nq == 1 ? -w->zero_point : 0;
+  for (int32_t c = 0; c < w->nq && w->nq > 1; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+  st = eq_activation_range(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), out, &d->p.act_min, &d->p.act_max);
+  if (st != EQ_OK) return st;
+  double *scale = eq_alloc_persistent(ctx, sizeof(double) * (size_t)d->out_depth);
+  EQ_ENSURE(scale, EQ_ERR_ARENA_TOO_SMALL);
+  for (int32_t c = 0; c < d->out_depth; ++c)
+    scale[c] = (double)in->scale * (double)eq_q_scale(w, w->nq > 1 ? c : 0) / (double)out->scale;
+  d->scale = scale;
+  n->data = d;
+  return EQ_OK;
+}
+
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(in->type == EQ_INT8 && w->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
+  if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
+  if (in->type == EQ_INT16) return prepare_s16(ctx, n);
+  EQ_ENSURE(in->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4) && out->type == EQ_INT8,
+            EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_opt_i32(&n->options, 1, 0) == 0, EQ_ERR_UNSUPPORTED_TYPE); /* shuffled weights */
   EQ_ENSURE(w->ndim == 2 && w->dims[1] > 0, EQ_ERR_SHAPE);
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
   fc_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   d->in_depth = w->dims[1];
@@ -67,8 +180,10 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   d->block = d->out_depth;
   if (w->nq == 1) {
     d->p.filter_offset = -w->zero_point;
-    if (d->batches == 1) d->block = FC_BLOCK;
-    st = per_tensor_quant(ctx, in, w, out, d->batches == 1 ? 0 : d->block, d);
+    /* INT4 rows may start mid-byte, so INT4 runs are never blocked. */
+    const int blocked = d->batches == 1 && w->type == EQ_INT8;
+    if (blocked) d->block = FC_BLOCK;
+    st = per_tensor_quant(ctx, in, w, out, blocked ? 0 : d->block, d);
   } else {
     EQ_ENSURE(w->nq == d->out_depth, EQ_ERR_QUANT);
     for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
@@ -81,9 +196,20 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 }
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
-  (void)ctx;
-  const fc_data *d = n->data;
+  if (n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  if (n->in[0]->type == EQ_INT16) {
+    const fc16_data *e = n->data;
+    eq_fully_connected_s16(&e->p, e->scale, e->batches, e->in_depth, e->out_depth, n->in[0]->data,
+                           n->in[1]->data, bias ? bias->data : NULL, e->acc32, n->out[0]->data);
+    return EQ_OK;
+  }
+  const fc_data *d = n->data;
+  if (n->in[1]->type == EQ_INT4) {
+    eq_fully_connected_s4(&d->p, &d->q, d->batches, d->in_depth, d->out_depth, n->in[0]->data, n->in[1]->data,
+                          bias ? bias->data : NULL, n->out[0]->data);
+    return EQ_OK;
+  }
   const int8_t *w = n->in[1]->data;
   const int32_t *b = bias ? bias->data : NULL;
   int8_t *out = n->out[0]->data;

@@ -1,0 +1,104 @@
+/* Kernels of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED beyond int8 x int8: 16x8 (int16
+ * activations, int8 weights, int64 or int32 bias), packed INT4 weights with int8 activations, float
+ * and hybrid (float activations, int8 weights quantized per input batch at run time). Scalar
+ * reference versions only: every one is the specification of its arithmetic (LiteRT's reference
+ * kernels, see kernels/README.md). Shapes and parameters as in eq_kernels.h. */
+#ifndef EDGEQ_KERNELS_LOWBIT_H
+#define EDGEQ_KERNELS_LOWBIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eq_kernels.h"
+
+/* Element i of a packed INT4 tensor: two values per byte, the low nibble first, sign-extended. */
+static inline int32_t eq_s4_at(const uint8_t *packed, int64_t i) {
+  const uint8_t b = packed[i >> 1];
+  const int32_t v = (i & 1) ? (b >> 4) : (b & 0x0F);
+  return (v ^ 8) - 8;
+}
+
+/* ---- 16x8: int16 activations (zero point 0), int8 symmetric weights, bias NULL or int64 (acc32 == 0)
+ * or int32 (acc32 == 1). acc32 == 0: int64 accumulator, requantized with the 48-bit-input form
+ * (multiplier rounded to 16 bits); acc32 == 1: int32 (wrapping) accumulator and the two-step int32
+ * form, as LiteRT's templates resolve them (the op's quantized_bias_type option chooses). */
+void eq_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
+                   const int16_t *in, const eq_shape4 *filter_shape, const int8_t *filter,
+                   const void *bias, int acc32, const eq_shape4 *out_shape, int16_t *out);
+void eq_depthwise_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
+                             const int16_t *in, const eq_shape4 *filter_shape, const int8_t *filter,
+                             const int64_t *bias, const eq_shape4 *out_shape, int16_t *out);
+/* FULLY_CONNECTED 16x8 requantizes with round(acc * scale[o]) in double, scale[o] =
+ * input_scale * filter_scale[o] / output_scale (LiteRT's reference FC does not use multipliers). */
+void eq_fully_connected_s16(const eq_fc_params *p, const double *scale, int32_t batches, int32_t in_depth,
+                            int32_t out_depth, const int16_t *in, const int8_t *weights, const void *bias,
+                            int acc32, int16_t *out);
+
+/* The 48-bit-input requantization of int64 accumulators. */
+static inline int32_t eq_mul_by_quantized_mul_64(int64_t x, int32_t multiplier, int32_t shift) {
+  const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+  const int total = 15 - shift;
+  return (int32_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
+}
+
+/* std::round (half away from zero) of a double, without libm; |x| < 2^62. */
+static inline int64_t eq_round_half_away(double x) {
+  int64_t t = (int64_t)x; /* truncates toward zero */
+  const double frac = x - (double)t;
+  if (frac >= 0.5) t++;
+  else if (frac <= -0.5) t--;
+  return t;
+}
+
+/* ---- INT4 weights (packed, low nibble first), int8 activations: the int8 kernels' arithmetic on the
+ * unpacked values, reading the nibbles in place (no unpacked copy). */
+void eq_conv2d_s4(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
+                  const int8_t *in, const eq_shape4 *filter_shape, const uint8_t *filter, const int32_t *bias,
+                  const eq_shape4 *out_shape, int8_t *out);
+void eq_depthwise_conv2d_s4(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
+                            const int8_t *in, const eq_shape4 *filter_shape, const uint8_t *filter,
+                            const int32_t *bias, const eq_shape4 *out_shape, int8_t *out);
+void eq_fully_connected_s4(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches, int32_t in_depth,
+                           int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
+                           int8_t *out);
+
+/* ---- Float and hybrid. act_min/act_max: the fused activation's float clamp. */
+typedef struct {
+  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
+  float act_min, act_max;
+} eq_conv_fparams;
+
+void eq_conv2d_f32(const eq_conv_fparams *p, const eq_shape4 *in_shape, const float *in,
+                   const eq_shape4 *filter_shape, const float *filter, const float *bias,
+                   const eq_shape4 *out_shape, float *out);
+void eq_depthwise_conv2d_f32(const eq_conv_fparams *p, const eq_shape4 *in_shape, const float *in,
+                             const eq_shape4 *filter_shape, const float *filter, const float *bias,
+                             const eq_shape4 *out_shape, float *out);
+void eq_fully_connected_f32(float act_min, float act_max, int32_t batches, int32_t in_depth, int32_t out_depth,
+                            const float *in, const float *weights, const float *bias, float *out);
+
+/* Run-time input quantization of one batch row (LiteRT's tensor_utils): symmetric to [-127, 127] with
+ * scale max|x| / 127 (1 for an all-zero row), or asymmetric to [-128, 127] with a nudged zero point. */
+void eq_quantize_row_symmetric(const float *x, int32_t n, int8_t *q, float *scale);
+void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *scale, int32_t *zero_point);
+
+/* Hybrid kernels over an already quantized input (qin: [n, ...] int8, per batch scale in_scale[b] and
+ * zero point in_zp[b]), int8 weights with per-channel scales w_scale[c] (per-tensor: w_scale NULL and
+ * the filter scale folded into in_scale by the caller, as LiteRT does), float bias, float output.
+ *  conv, per-tensor: out = (float)acc * in_scale[b] + bias (zero points must be 0)
+ *  conv, per-channel: out = (float)acc * w_scale[c] * in_scale[b] + bias, acc over (q - zp)
+ *  depthwise (per-channel only): out = (float)acc * (w_scale[c] * in_scale[b]) + bias
+ *  FC: out = bias + (float)(acc - row_sum * zp) * (in_scale[b] * w_scale[c]) */
+void eq_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
+                      const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
+                      const int8_t *filter, const float *w_scale, const float *bias, const eq_shape4 *out_shape,
+                      float *out);
+void eq_depthwise_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
+                                const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
+                                const int8_t *filter, const float *w_scale, const float *bias,
+                                const eq_shape4 *out_shape, float *out);
+void eq_fully_connected_hybrid(float act_min, float act_max, int32_t batches, int32_t in_depth, int32_t out_depth,
+                               const int8_t *qin, const float *in_scale, const int32_t *in_zp, const int8_t *weights,
+                               const float *w_scale, const float *bias, float *out);
+
+#endif

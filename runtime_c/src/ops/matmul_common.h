@@ -1,0 +1,64 @@
+/* Helpers shared by CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED for their float, hybrid and
+ * low-bit paths (the int8 paths do not use them, so their arena stays as it was). */
+#ifndef EDGEQ_MATMUL_COMMON_H
+#define EDGEQ_MATMUL_COMMON_H
+
+#include <float.h>
+
+#include "../op_util.h"
+#include "eq_kernels_lowbit.h"
+
+/* TFLite's CalculateActivationRange for float outputs. */
+static inline eq_status eq_float_activation(int32_t act, float *lo, float *hi) {
+  switch (act) {
+    case EQ_ACT_NONE: *lo = -FLT_MAX, *hi = FLT_MAX; return EQ_OK;
+    case EQ_ACT_RELU: *lo = 0.0f, *hi = FLT_MAX; return EQ_OK;
+    case EQ_ACT_RELU_N1_TO_1: *lo = -1.0f, *hi = 1.0f; return EQ_OK;
+    case EQ_ACT_RELU6: *lo = 0.0f, *hi = 6.0f; return EQ_OK;
+    default: return EQ_ERR_UNSUPPORTED_TYPE;
+  }
+}
+
+/* Hybrid scratch: the quantized input ([batches, row] int8), then per batch a float scale and an
+ * int32 zero point. */
+static inline size_t eq_hybrid_scratch_bytes(int32_t batches, int32_t row) {
+  return (((size_t)batches * (size_t)row + 3u) & ~(size_t)3u) + (size_t)batches * 8u;
+}
+
+typedef struct {
+  int8_t *q;
+  float *scale;
+  int32_t *zp;
+} eq_hybrid_rows;
+
+/* Quantizes every batch row of `in` into the scratch; filter_scale > 0 folds a per-tensor filter
+ * scale into each row's scale (in float, as LiteRT does), 0 leaves it out (per-channel filters). */
+static inline eq_hybrid_rows eq_hybrid_quantize(void *scratch, const float *in, int32_t batches, int32_t row,
+                                                int asymmetric, float filter_scale) {
+  eq_hybrid_rows r;
+  r.q = scratch;
+  r.scale = (float *)((uint8_t *)scratch + (((size_t)batches * (size_t)row + 3u) & ~(size_t)3u));
+  r.zp = (int32_t *)(r.scale + batches);
+  for (int32_t b = 0; b < batches; ++b) {
+    const int64_t off = (int64_t)b * row;
+    if (asymmetric) {
+      eq_quantize_row_asymmetric(in + off, row, r.q + off, &r.scale[b], &r.zp[b]);
+    } else {
+      eq_quantize_row_symmetric(in + off, row, r.q + off, &r.scale[b]);
+      r.zp[b] = 0;
+    }
+    if (filter_scale > 0.0f) r.scale[b] *= filter_scale;
+  }
+  return r;
+}
+
+/* The filter's scales copied to aligned persistent floats (`count` entries; a per-tensor filter
+ * repeats its one scale). */
+static inline const float *eq_filter_scales(eq_ctx *ctx, const eq_tensor *w, int32_t count) {
+  float *s = eq_alloc_persistent(ctx, sizeof(float) * (size_t)count);
+  if (!s) return NULL;
+  for (int32_t c = 0; c < count; ++c) s[c] = eq_q_scale(w, w->nq > 1 ? c : 0);
+  return s;
+}
+
+#endif
