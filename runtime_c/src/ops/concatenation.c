@@ -1,6 +1,8 @@
-/* CONCATENATION (int8): LiteRT requires every int8 input to share the output's scale and zero point, so
- * this is a copy of [outer, inner_i] blocks. */
+/* CONCATENATION (int8, int16): LiteRT requires every int8 input to share the output's scale and zero
+ * point, so this is a copy of [outer, inner_i] blocks. For int16 LiteRT copies raw values whatever the
+ * scales; edgeq asks for the same shared quantization rather than give silently rescaled results. */
 #include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
 
 typedef struct {
@@ -11,7 +13,8 @@ typedef struct {
 static eq_status concatenation_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in >= 1 && node->n_in <= EQ_MAX_OP_IO && node->n_out == 1, EQ_ERR_MODEL);
   const eq_tensor *out = node->out[0];
-  EQ_ENSURE(eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
+  const int s16 = out->type == EQ_INT16;
+  EQ_ENSURE(s16 ? (out->nq >= 1 && out->scale > 0.0f) : eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_opt_i32(&node->options, 1, 0) == EQ_ACT_NONE, EQ_ERR_UNSUPPORTED_TYPE);
   int32_t axis = eq_opt_i32(&node->options, 0, 0);
   if (axis < 0) axis += out->ndim;
@@ -26,8 +29,9 @@ static eq_status concatenation_prepare(eq_ctx *ctx, eq_node *node) {
   }
   for (int32_t i = 0; i < node->n_in; ++i) {
     const eq_tensor *t = node->in[i];
-    EQ_ENSURE(t && eq_is_q8(t), EQ_ERR_UNSUPPORTED_TYPE);
-    EQ_ENSURE(t->scale == out->scale && t->zero_point == out->zero_point, EQ_ERR_QUANT);
+    EQ_ENSURE(t && t->type == out->type && (s16 ? t->nq >= 1 : eq_is_q8(t)), EQ_ERR_UNSUPPORTED_TYPE);
+    EQ_ENSURE(t->scale == out->scale && t->zero_point == out->zero_point,
+              s16 ? EQ_ERR_UNSUPPORTED_TYPE : EQ_ERR_QUANT);
     EQ_ENSURE(t->ndim == out->ndim, EQ_ERR_SHAPE);
     for (int32_t k = 0; k < out->ndim; ++k) EQ_ENSURE(k == axis || t->dims[k] == out->dims[k], EQ_ERR_SHAPE);
     axis_sum += t->dims[axis];
@@ -41,6 +45,12 @@ static eq_status concatenation_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status concatenation_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const concat_data *d = node->data;
+  if (node->out[0]->type == EQ_INT16) {
+    const int16_t *ins16[EQ_MAX_OP_IO];
+    for (int32_t i = 0; i < node->n_in; ++i) ins16[i] = node->in[i]->data;
+    eq_concatenation_s16(node->n_in, ins16, d->inner, d->outer, node->out[0]->data);
+    return EQ_OK;
+  }
   const int8_t *ins[EQ_MAX_OP_IO];
   for (int32_t i = 0; i < node->n_in; ++i) ins[i] = node->in[i]->data;
   eq_concatenation_s8(node->n_in, ins, d->inner, d->outer, node->out[0]->data);

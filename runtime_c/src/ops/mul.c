@@ -1,5 +1,8 @@
-/* MUL (int8): one output multiplier in_scale1 * in_scale2 / out_scale, inputs broadcast up to 6-D. */
+/* MUL (int8, int16): one output multiplier in_scale1 * in_scale2 / out_scale, inputs broadcast up to 6-D.
+ * int16 must be symmetric: LiteRT forms the product of raw values in 32 bits. */
 #include "../../kernels/eq_kernels_ew.h"
+#include "../../kernels/eq_kernels_s16.h"
+#include "int16_common.h"
 #include "elementwise_common.h"
 
 typedef struct {
@@ -10,7 +13,9 @@ typedef struct {
 static eq_status mul_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *a = node->in[0], *b = node->in[1], *out = node->out[0];
-  EQ_ENSURE(eq_is_q8(a) && eq_is_q8(b) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
+  const int s16 = a->type == EQ_INT16 && b->type == EQ_INT16 && out->type == EQ_INT16;
+  if (s16) EQ_ENSURE(eq_is_q16(a) && eq_is_q16(b) && eq_is_q16(out), EQ_ERR_QUANT);
+  else EQ_ENSURE(eq_is_q8(a) && eq_is_q8(b) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   mul_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   int32_t odims[EQ_MAX_DIMS], ond;
@@ -33,6 +38,10 @@ static eq_status mul_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status mul_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const mul_data *d = node->data;
+  if (node->out[0]->type == EQ_INT16) {
+    eq_mul_s16(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+    return EQ_OK;
+  }
   eq_kernels()->ew->mul_s8(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
   return EQ_OK;
 }

@@ -1,21 +1,25 @@
 /* PAD and PADV2 share one prepare: constant [rank, 2] paddings (int32 or int64); PAD pads with the
- * output zero point, PADV2 with its constant scalar (which must share the output's quantization). */
+ * output zero point, PADV2 with its constant scalar (which must share the output's quantization).
+ * int8 or int16 elements. */
 #ifndef EDGEQ_OPS_PAD_COMMON_H
 #define EDGEQ_OPS_PAD_COMMON_H
 
 #include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
 
 typedef struct {
   int32_t ndim;
   int32_t dims[EQ_MAX_DIMS], before[EQ_MAX_DIMS], after[EQ_MAX_DIMS];
-  int8_t value;
+  int16_t value; /* the pad value of the element type */
 } eq_pad_data;
 
 static inline eq_status eq_pad_prepare(eq_ctx *ctx, eq_node *node, int v2) {
   EQ_ENSURE(node->n_in >= 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *pads = node->in[1], *out = node->out[0];
-  EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8 && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
+  const int s16 = in->type == EQ_INT16 && out->type == EQ_INT16;
+  EQ_ENSURE(s16 || (in->type == EQ_INT8 && out->type == EQ_INT8 && eq_is_q8(out)), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(!s16 || (out->nq >= 1 && out->scale > 0.0f), EQ_ERR_QUANT);
   EQ_ENSURE(in->ndim <= EQ_MAX_DIMS && in->ndim == out->ndim, EQ_ERR_SHAPE);
   EQ_ENSURE(pads->ndim == 2 && pads->dims[0] == in->ndim && pads->dims[1] == 2, EQ_ERR_SHAPE);
   EQ_ENSURE(eq_is_const_index(pads, 2 * in->ndim), EQ_ERR_UNSUPPORTED_TYPE);
@@ -29,12 +33,19 @@ static inline eq_status eq_pad_prepare(eq_ctx *ctx, eq_node *node, int v2) {
     d->before[k] = (int32_t)b;
     d->after[k] = (int32_t)a;
   }
-  d->value = (int8_t)out->zero_point;
+  EQ_ENSURE(out->zero_point >= (s16 ? INT16_MIN : -128) && out->zero_point <= (s16 ? INT16_MAX : 127), EQ_ERR_QUANT);
+  d->value = (int16_t)out->zero_point;
   if (v2 && node->n_in >= 3 && node->in[2]) {
     const eq_tensor *cv = node->in[2];
-    EQ_ENSURE(cv->type == EQ_INT8 && cv->is_const && cv->data && eq_num_elements(cv) == 1, EQ_ERR_UNSUPPORTED_TYPE);
+    EQ_ENSURE(cv->type == out->type && cv->is_const && cv->data && eq_num_elements(cv) == 1, EQ_ERR_UNSUPPORTED_TYPE);
     EQ_ENSURE(cv->nq >= 1 && cv->zero_point == out->zero_point && cv->scale == out->scale, EQ_ERR_QUANT);
-    d->value = *(const int8_t *)cv->data;
+    if (s16) {
+      int16_t v;
+      memcpy(&v, cv->data, sizeof v); /* constants may sit unaligned in the model */
+      d->value = v;
+    } else {
+      d->value = *(const int8_t *)cv->data;
+    }
   }
   node->data = d;
   return EQ_OK;
@@ -43,7 +54,10 @@ static inline eq_status eq_pad_prepare(eq_ctx *ctx, eq_node *node, int v2) {
 static inline eq_status eq_pad_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const eq_pad_data *d = node->data;
-  eq_pad_s8(d->ndim, d->dims, d->before, d->after, d->value, node->in[0]->data, node->out[0]->data);
+  if (node->out[0]->type == EQ_INT16)
+    eq_pad_s16(d->ndim, d->dims, d->before, d->after, d->value, node->in[0]->data, node->out[0]->data);
+  else
+    eq_pad_s8(d->ndim, d->dims, d->before, d->after, (int8_t)d->value, node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 

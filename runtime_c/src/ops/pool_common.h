@@ -1,5 +1,5 @@
-/* Shared prepare of AVERAGE_POOL_2D and MAX_POOL_2D (Pool2DOptions: padding 0, stride_w 1,
- * stride_h 2, filter_width 3, filter_height 4, activation 5). */
+/* Shared prepare of AVERAGE_POOL_2D and MAX_POOL_2D, int8 or int16 (Pool2DOptions: padding 0,
+ * stride_w 1, stride_h 2, filter_width 3, filter_height 4, activation 5). */
 #ifndef EDGEQ_POOL_COMMON_H
 #define EDGEQ_POOL_COMMON_H
 
@@ -14,7 +14,7 @@ typedef struct {
 static inline eq_status pool_prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_INT16) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1, EQ_ERR_QUANT);
   EQ_ENSURE(in->scale == out->scale && in->zero_point == out->zero_point, EQ_ERR_QUANT);

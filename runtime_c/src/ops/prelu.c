@@ -1,5 +1,8 @@
-/* PRELU (int8): alpha (usually a constant per channel) broadcast against the input. */
+/* PRELU (int8; int16 input with int8 alpha, as LiteRT's 16x8 kernel reads alpha): alpha (usually a
+ * constant per channel) broadcast against the input. */
 #include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_s16.h"
+#include "int16_common.h"
 #include "elementwise_common.h"
 
 typedef struct {
@@ -10,7 +13,13 @@ typedef struct {
 static eq_status prelu_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *alpha = node->in[1], *out = node->out[0];
-  EQ_ENSURE(eq_is_q8(in) && eq_is_q8(alpha) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
+  if (in->type == EQ_INT16 || out->type == EQ_INT16) {
+    /* LiteRT accepts an int16 alpha here but reads its bytes as int8: only int8 alpha is meaningful. */
+    EQ_ENSURE(in->type == EQ_INT16 && out->type == EQ_INT16 && eq_is_q8(alpha), EQ_ERR_UNSUPPORTED_TYPE);
+    EQ_ENSURE(eq_is_q16(in) && eq_is_q16(out), EQ_ERR_QUANT);
+  } else {
+    EQ_ENSURE(eq_is_q8(in) && eq_is_q8(alpha) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
+  }
   prelu_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   int32_t odims[EQ_MAX_DIMS], ond;
@@ -34,6 +43,10 @@ static eq_status prelu_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status prelu_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const prelu_data *d = node->data;
+  if (node->out[0]->type == EQ_INT16) {
+    eq_prelu_s16(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
+    return EQ_OK;
+  }
   eq_prelu_s8(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
   return EQ_OK;
 }

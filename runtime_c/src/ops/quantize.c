@@ -1,7 +1,9 @@
-/* QUANTIZE: float32 -> int8/uint8 (per-tensor), and int8/uint8 -> int8/uint8 requantization with
- * multiplier input_scale / output_scale (double), as TFLite's reference. */
+/* QUANTIZE: float32 -> int8/uint8/int16 (per-tensor), and integer requantization with multiplier
+ * input_scale / output_scale (double), as TFLite's reference: int8/uint8 -> int8/uint8, and the int16
+ * forms LiteRT has (int8 -> int16, int16 -> int8/int16/int32, int32 -> int8/int16). */
 #include "../op_util.h"
 #include "eq_kernels_core.h"
+#include "eq_kernels_s16.h"
 
 typedef struct {
   int32_t multiplier, shift;
@@ -10,16 +12,26 @@ typedef struct {
 
 static int is8(eq_type t) { return t == EQ_INT8 || t == EQ_UINT8; }
 
+/* The integer requantizations LiteRT supports that involve int16 or int32. */
+static int wide_pair(eq_type in, eq_type out) {
+  if (in == EQ_INT16) return out == EQ_INT8 || out == EQ_INT16 || out == EQ_INT32;
+  if (in == EQ_INT32) return out == EQ_INT8 || out == EQ_INT16;
+  return in == EQ_INT8 && out == EQ_INT16;
+}
+
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  EQ_ENSURE(is8(out->type) && (in->type == EQ_FLOAT32 || is8(in->type)), EQ_ERR_UNSUPPORTED_TYPE);
+  const int from_float = in->type == EQ_FLOAT32 && (is8(out->type) || out->type == EQ_INT16);
+  EQ_ENSURE(from_float || (is8(in->type) && is8(out->type)) || wide_pair(in->type, out->type),
+            EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_same_shape(in, out), EQ_ERR_SHAPE);
   EQ_ENSURE(out->nq == 1 && out->scale > 0.0f, EQ_ERR_QUANT);
+  if (in->type == EQ_INT16 && out->type == EQ_INT16) EQ_ENSURE(in->zero_point == 0 && out->zero_point == 0, EQ_ERR_QUANT);
   quantize_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   d->count = eq_num_elements(in);
-  if (is8(in->type)) {
+  if (!from_float) {
     EQ_ENSURE(in->nq == 1 && in->scale > 0.0f, EQ_ERR_QUANT);
     eq_status st = eq_quantize_multiplier((double)in->scale / (double)out->scale, &d->multiplier, &d->shift);
     if (st != EQ_OK) return st;
@@ -34,10 +46,14 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *in = n->in[0], *out = n->out[0];
   if (in->type == EQ_FLOAT32) {
     if (out->type == EQ_INT8) eq_quantize_f32_s8(in->data, d->count, out->scale, out->zero_point, out->data);
-    else eq_quantize_f32_u8(in->data, d->count, out->scale, out->zero_point, out->data);
-  } else {
+    else if (out->type == EQ_UINT8) eq_quantize_f32_u8(in->data, d->count, out->scale, out->zero_point, out->data);
+    else eq_quantize_f32_s16(in->data, d->count, out->scale, out->zero_point, out->data);
+  } else if (is8(in->type) && is8(out->type)) {
     eq_requantize_8(in->data, in->type == EQ_INT8, d->count, in->zero_point, d->multiplier, d->shift,
                     out->zero_point, out->data, out->type == EQ_INT8);
+  } else {
+    eq_requantize_int(in->data, in->type, d->count, in->zero_point, d->multiplier, d->shift, out->zero_point,
+                      out->data, out->type);
   }
   return EQ_OK;
 }

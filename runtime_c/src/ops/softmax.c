@@ -1,8 +1,36 @@
 /* SOFTMAX over the last axis, int8 -> int8 (output scale 1/256, zero point -128, as TFLite requires).
  * SoftmaxOptions: beta 0. beta * input_scale is turned into a Q5.26 multiplier capped at 2^31 - 1, and
- * differences below -floor(31 * 2^26 / 2^shift) are treated as exp = 0 (TFLite's input radius). */
+ * differences below -floor(31 * 2^26 / 2^shift) are treated as exp = 0 (TFLite's input radius).
+ * int16 -> int16 (symmetric, output scale 2^-15): LiteRT's table-based kernel, with beta * input_scale
+ * mapped so that a difference of -10.0 becomes -65535. */
 #include "../op_util.h"
 #include "eq_kernels_core.h"
+#include "eq_kernels_s16.h"
+#include "int16_common.h"
+
+typedef struct {
+  eq_softmax_s16_params p;
+  int32_t rows, depth;
+} softmax16_data;
+
+static eq_status prepare16(eq_ctx *ctx, eq_node *n) {
+  const eq_tensor *in = n->in[0], *out = n->out[0];
+  EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
+  EQ_ENSURE(eq_is_q16(in) && eq_is_q16(out), EQ_ERR_QUANT);
+  const float near = 1.0f / 32768, tol = 0.001f * 1.0f / 32768;
+  EQ_ENSURE(out->scale >= near - tol && out->scale <= near + tol, EQ_ERR_QUANT);
+  softmax16_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  d->depth = in->dims[in->ndim - 1];
+  d->rows = d->depth ? eq_num_elements(in) / d->depth : 0;
+  /* the product in float, the division by 10/65535 in double, as LiteRT's prepare */
+  const float scaled_beta = in->scale * eq_opt_f32(&n->options, 0, 0.0f);
+  eq_status st = eq_quantize_multiplier((double)scaled_beta / (10.0 / 65535.0), &d->p.input_multiplier,
+                                        &d->p.input_shift);
+  if (st != EQ_OK) return st;
+  n->data = d;
+  return EQ_OK;
+}
 
 typedef struct {
   eq_softmax_params p;
@@ -12,6 +40,7 @@ typedef struct {
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
+  if (in->type == EQ_INT16 && out->type == EQ_INT16) return prepare16(ctx, n);
   EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && in->scale > 0.0f, EQ_ERR_QUANT);
@@ -37,6 +66,11 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
+  if (n->out[0]->type == EQ_INT16) {
+    const softmax16_data *e = n->data;
+    eq_softmax_s16(&e->p, e->rows, e->depth, n->in[0]->data, n->out[0]->data);
+    return EQ_OK;
+  }
   const softmax_data *d = n->data;
   eq_softmax_s8(&d->p, d->rows, d->depth, n->in[0]->data, n->out[0]->data);
   return EQ_OK;

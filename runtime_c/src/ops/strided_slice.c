@@ -1,7 +1,8 @@
-/* STRIDED_SLICE (int8): constant begin/end/strides with TFLite's begin, end, ellipsis, new-axis and
+/* STRIDED_SLICE (int8, int16): constant begin/end/strides with TFLite's begin, end, ellipsis, new-axis and
  * shrink-axis masks and the `offset` flag. prepare() resolves them into a start/stop/stride per
  * (effective) axis exactly as LiteRT does, and checks the output shape they imply. */
 #include "../../kernels/eq_kernels_elementwise.h"
+#include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
 
 typedef struct {
@@ -18,7 +19,7 @@ static eq_status strided_slice_prepare(eq_ctx *ctx, eq_node *node) {
   const eq_tensor *in = node->in[0], *begin = node->in[1], *end = node->in[2], *strides = node->in[3];
   const eq_tensor *out = node->out[0];
   EQ_ENSURE(in && begin && end && strides, EQ_ERR_MODEL);
-  EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_INT16) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
   const int32_t n = eq_num_elements(begin);
   EQ_ENSURE(begin->ndim == 1 && end->ndim == 1 && strides->ndim == 1 && n <= 31, EQ_ERR_SHAPE);
   EQ_ENSURE(eq_num_elements(end) == n && eq_num_elements(strides) >= n, EQ_ERR_SHAPE);
@@ -125,6 +126,10 @@ static eq_status strided_slice_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status strided_slice_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const slice_data *d = node->data;
+  if (node->out[0]->type == EQ_INT16) {
+    eq_strided_slice_s16(d->ndim, d->dims, d->start, d->stop, d->stride, node->in[0]->data, node->out[0]->data);
+    return EQ_OK;
+  }
   eq_strided_slice_s8(d->ndim, d->dims, d->start, d->stop, d->stride, node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }

@@ -1,0 +1,33 @@
+/* STRIDED_SLICE, int16: start/stop/stride already resolved per axis at prepare; walks the selection. */
+#include "eq_kernels_s16.h"
+
+static int32_t steps(int32_t start, int32_t stop, int32_t stride) {
+  if (stride > 0) return stop > start ? (stop - start + stride - 1) / stride : 0;
+  return start > stop ? (start - stop + (-stride) - 1) / (-stride) : 0;
+}
+
+void eq_strided_slice_s16(int32_t ndim, const int32_t *dims, const int32_t *start, const int32_t *stop,
+                          const int32_t *stride, const int16_t *in, int16_t *out) {
+  int64_t istride[EQ_SLICE_MAX_DIMS];
+  int32_t count[EQ_SLICE_MAX_DIMS], idx[EQ_SLICE_MAX_DIMS];
+  int64_t total = 1, src = 0;
+  for (int32_t k = ndim - 1, s = 1; k >= 0; --k) {
+    istride[k] = s;
+    s *= dims[k];
+  }
+  for (int32_t k = 0; k < ndim; ++k) {
+    count[k] = steps(start[k], stop[k], stride[k]);
+    total *= count[k];
+    idx[k] = 0;
+    src += (int64_t)start[k] * istride[k];
+  }
+  for (int64_t o = 0; o < total; ++o) {
+    out[o] = in[src];
+    for (int32_t k = ndim - 1; k >= 0; --k) {
+      src += (int64_t)stride[k] * istride[k];
+      if (++idx[k] < count[k]) break;
+      src -= (int64_t)stride[k] * istride[k] * count[k];
+      idx[k] = 0;
+    }
+  }
+}
