@@ -7,8 +7,9 @@ The example is a small CNN trained on scikit-learn's digits (tools/make_example_
   2. runs the float model and the INT8 model on the held-out test split (LiteRT; onnxruntime for the
      float .onnx);
   3. runs the INT8 model on edgeq's C runtime (host build) and counts outputs bit-exact with LiteRT;
-  4. prints float accuracy, INT8 accuracy, top-1 agreement, output SQNR and the bit-exact count.
-The board run (runtime_c on a Cortex-M) is the next entry of STAGES below.
+  4. runs it on an emulated Cortex-M4 board (qemu-an386, through edgeq.device): boots it, flashes the model,
+     runs the test split, prints the per-op profile, compares the outputs byte for byte with LiteRT, stops it;
+  5. prints float accuracy, INT8 accuracy, top-1 agreement, output SQNR and the bit-exact count.
 """
 from __future__ import annotations
 
@@ -132,9 +133,51 @@ def runtime_c_stage(src: Path, int8: bytes, x: np.ndarray, y: np.ndarray, y_floa
     return row
 
 
-# Each stage runs the INT8 model somewhere and compares it with the float model. The board run (runtime_c
-# on a Cortex-M, through edgeq.device) is appended here when it exists.
-STAGES = [litert_stage, runtime_c_stage]
+BOARD = "qemu-an386"
+
+
+def board_stage(src: Path, int8: bytes, x: np.ndarray, y: np.ndarray, y_float: np.ndarray) -> Row:
+    """runtime_c on an emulated Cortex-M4 (qemu-an386) over the serial protocol: boot the board, flash the
+    model, run the test set through it (SET_INPUT / INVOKE / GET_OUTPUT per image in one session), compare
+    with LiteRT byte for byte, print the profile, and stop the board again (unless it was already running)."""
+    from edgeq.device import qemu, render
+    from edgeq.device.api import flash, profile, run
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
+    was_running = qemu.status(BOARD) is not None
+    try:
+        t0 = time.perf_counter()
+        f = flash(int8, BOARD)
+        t = run_litert_input_spec(int8)
+        xs = to_model(x.transpose(0, 2, 3, 1), *t)
+        counts: list[int] = []
+        (raw,) = run(int8, BOARD, [xs], counts=counts)
+        p = profile(int8, BOARD, inputs=[xs[:1]])
+        dt = time.perf_counter() - t0
+    finally:
+        if not was_running:
+            qemu.stop(BOARD)
+    ref = run_litert(int8, x, raw=True)
+    exact = int(np.sum(np.all(raw.reshape(len(x), -1) == ref.reshape(len(x), -1), axis=1)))
+    console.print(f"{BOARD}: flashed {f.size} B ({'uploaded' if f.uploaded else 'already there'}), ran {len(x)} test "
+                  f"images in {dt:.1f} s, {int(np.median(counts)):,} instructions per inference")
+    p.model = f"{src.stem} INT8"
+    render.profile_table(p, console)
+    row = _row(src, f"{BOARD} (Cortex-M4)", y, y_float, to_float(raw, *output_quant(int8)), note=f"{exact}/{len(x)}")
+    row.bit_exact = exact == len(x)
+    return row
+
+
+def run_litert_input_spec(model: bytes) -> tuple:
+    """(dtype, scale, zero point) of the model's input, as to_model takes them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    d = Interpreter(model_content=model).get_input_details()[0]
+    return (d["dtype"], *d["quantization"])
+
+
+# Each stage runs the INT8 model somewhere and compares it with the float model.
+STAGES = [litert_stage, runtime_c_stage, board_stage]
 
 
 def calibration_for(src: Path, x_train: np.ndarray) -> np.ndarray:

@@ -113,7 +113,7 @@ def _firmware_for(board: Board, firmware: str | Path | None) -> Path:
 
 def _command(board: Board, elf: Path, serial_port: int, monitor_port: int) -> list[str]:
     return [QEMU, "-M", board.qemu_machine, *board.qemu_args, "-kernel", str(elf), "-display", "none",
-            "-serial", f"tcp:127.0.0.1:{serial_port},server=on,wait=on",
+            "-serial", f"tcp:127.0.0.1:{serial_port},server=on,wait=on,nodelay=on",
             "-monitor", f"tcp:127.0.0.1:{monitor_port},server=on,wait=off"]
 
 
