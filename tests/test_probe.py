@@ -78,6 +78,17 @@ def test_probe_is_exact_on_the_mcu_and_below_the_host_figure(model):
     assert probe_again(model, "qemu-an547").arena_bytes == p.arena_bytes
 
 
+def test_probe_reports_the_runtimes_verdict(model):
+    from edgeq.device.probe import probe
+    from edgeq.errors import ModelError
+
+    with pytest.raises(ModelError, match="eq_model_load: malformed model"):
+        probe(model[:200], "qemu-an386")
+    # an image without DEPTHWISE_CONV_2D (op 1 of the model) refuses it as a firmware built so would
+    with pytest.raises(ModelError, match="at op 1: unsupported operator"):
+        probe(model, "qemu-an386", ops=SMALL_CNN_OPS - {"DEPTHWISE_CONV_2D"})
+
+
 def test_real_board_is_probed_on_an_emulator_of_its_core(model):
     from edgeq.analyze import analyze
     from edgeq.device.probe import arena_on_board

@@ -17,6 +17,12 @@ extern uint8_t __arena_start[], __arena_end[];
 
 static void put(const char *s) { semihost(SYS_WRITE0, s); }
 
+static void put_status(eq_status st) {
+  put("status_text=");
+  put(eq_strerror(st));
+  put("\n");
+}
+
 static void put_num(const char *key, uint32_t v) {
   char buf[48];
   size_t n = strlen(key);
@@ -32,7 +38,11 @@ static void put_num(const char *key, uint32_t v) {
   put(buf);
 }
 
+static eq_interp it;
+
+/* After a failed eq_init or eq_invoke, also the op at fault (error_op is that index + 1; 0: none). */
 static void __attribute__((noreturn)) finish(uint32_t code) {
+  if (code >= 4) put_num("error_op", (uint32_t)(eq_error_op(&it) + 1));
   put_num("exit", code);
   const uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, code};
   for (;;) semihost(SYS_EXIT_EXTENDED, block);
@@ -46,7 +56,6 @@ static uint32_t fnv1a(uint32_t h, const uint8_t *p, size_t n) {
 int main(void) {
   static char cmdline[512];
   static eq_model model;
-  static eq_interp it;
   stack_paint();
   put("edgeq-probe 1\n");
 
@@ -76,12 +85,15 @@ int main(void) {
   put_num("ram_free", (uint32_t)room);
   eq_status st = eq_model_load(&model, free_start, (size_t)size);
   put_num("load", (uint32_t)st);
-  if (st != EQ_OK) finish(3);
+  if (st != EQ_OK) put_status(st), finish(3);
 
   size_t need = 0;
   st = eq_arena_size(&model, arena, room, &need);
   put_num("arena_size_status", (uint32_t)st);
-  if (st != EQ_OK) finish(4);
+  if (st != EQ_OK) {
+    (void)eq_init(&it, &model, arena, room); /* the same failure, recorded with its op in `it` */
+    put_status(st), finish(4);
+  }
   put_num("arena_bytes", (uint32_t)need);
 
   st = eq_init(&it, &model, arena, need - 1);
@@ -90,7 +102,7 @@ int main(void) {
 
   st = eq_init(&it, &model, arena, need);
   put_num("init_exact", (uint32_t)st);
-  if (st != EQ_OK) finish(6);
+  if (st != EQ_OK) put_status(st), finish(6);
   put_num("arena_used", (uint32_t)eq_arena_used(&it));
 
   for (int32_t i = 0; i < eq_input_count(&it); i++) {
@@ -100,7 +112,7 @@ int main(void) {
   }
   st = eq_invoke(&it);
   put_num("invoke", (uint32_t)st);
-  if (st != EQ_OK) finish(7);
+  if (st != EQ_OK) put_status(st), finish(7);
   uint32_t h = 2166136261u;
   for (int32_t i = 0; i < eq_output_count(&it); i++) {
     eq_tensor_info t;

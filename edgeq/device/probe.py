@@ -91,22 +91,20 @@ def probe(model: str | Path | bytes, board: str, ops=None, timeout: float = 120.
         except subprocess.TimeoutExpired:
             raise DeviceError(f"{board}: the arena probe did not finish within {timeout:g} s on {emu} "
                               "(a fault resets the core, which then starts over)") from None
-    out = _parse(r.stdout + r.stderr)  # QEMU writes the semihosting console to stderr
+    text = r.stdout + r.stderr  # QEMU writes the semihosting console to stderr
+    out = _parse(text)
     code = out.get("exit", r.returncode)
     if code != 0 or "arena_bytes" not in out:
         step = STEPS.get(code, f"exit code {code}")
         label = model if isinstance(model, (str, Path)) else "<model bytes>"
-        if code in (3, 4) or (code == 6 and out.get("init_exact", 0) not in (0, 8)):
-            from ..runtime import lib
-
-            st = out.get("load") if code == 3 else out.get("arena_size_status", out.get("init_exact"))
-            msg = lib().eq_strerror(st) if st is not None else None
-            from cffi import FFI
-
-            why = FFI().string(msg).decode() if msg is not None else "failed"
-            raise ModelError(f"{label}: runtime_c on {board} ({emu}) failed at {step}: {why}")
-        raise DeviceError(f"{label}: arena probe for {board} on {emu} failed at {step} "
-                          f"(QEMU exit {r.returncode}): {(r.stderr or r.stdout).strip()[-300:]}")
+        why = re.search(r"^status_text=(.*)$", text, re.M)
+        op = out.get("error_op", 0) - 1
+        where = f" at op {op}" if op >= 0 else ""
+        if why and code in (3, 4, 6):  # the runtime rejected the model: the same verdict as on the board
+            raise ModelError(f"{label}: runtime_c on {board} ({emu}) failed at {step}{where}: {why.group(1)}")
+        detail = why.group(1) if why else text.strip()[-300:]
+        raise DeviceError(f"{label}: arena probe for {board} on {emu} failed at {step}{where} "
+                          f"(QEMU exit {r.returncode}): {detail}")
     return ProbeResult(board, emu, out["model_bytes"], out["arena_bytes"], out["arena_used"], out["init_one_less"],
                        out["outputs_fnv1a"], out["stack_bytes"])
 
