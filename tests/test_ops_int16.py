@@ -374,3 +374,39 @@ def test_unsupported_int16_forms_are_refused():
     for model in cases:
         with pytest.raises(UnsupportedError):
             runtime.Interpreter(model)
+
+
+# ------------------------------------------------------------ whole 16x8 models from TFLite's quantizer
+
+def tflite_16x8(model: bytes, shape, rng, interface: str) -> bytes:
+    """TFLite's own 16x8 post-training quantization (int16 activations, int8 weights, int64 bias) through
+    ai-edge-litert's calibration wrapper, with an int16 or float32 model interface."""
+    from ai_edge_litert import _pywrap_tensorflow_lite_calibration_wrapper as cw
+
+    w = cw.CalibrationWrapper(model, [], [])
+    w.Prepare([list(shape)])
+    for _ in range(4):
+        w.FeedTensor([rng.standard_normal(shape).astype(np.float32)])
+    io = np.dtype(np.int16 if interface == "int16" else np.float32).num
+    return bytes(w.QuantizeModel(io, io, False, np.dtype(np.int16).num, np.dtype(np.int64).num, False, False))
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", ["ad01_fp32.tflite", "vww_96_float.tflite", "pretrainedResnet.tflite"])
+def test_mlperf_models_quantized_16x8_by_tflite(zoo, name):
+    """The MLPerf float models quantized 16x8 by TFLite itself (AD: FULLY_CONNECTED; VWW: conv, depthwise,
+    AVERAGE_POOL_2D, RESHAPE, SOFTMAX; ResNet: conv, ADD, pools, SOFTMAX), with the int16 interface and
+    with QUANTIZE/DEQUANTIZE at a float32 one, give LiteRT's bytes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    src = (zoo / "mlperf_tiny" / name).read_bytes()
+    it = Interpreter(model_content=src)
+    shape = [1, *it.get_input_details()[0]["shape"][1:]]
+    rng = np.random.default_rng(5)
+    for interface in ("int16", "float32"):
+        model = tflite_16x8(src, shape, rng, interface)
+        rt = runtime.Interpreter(model)
+        x = rng.standard_normal(shape).astype(np.float32) * 2
+        if interface == "int16":
+            x = np.clip(np.round(x / rt.inputs[0].scale), -32768, 32767).astype(np.int16)
+        assert_bit_exact(model, [x])
