@@ -72,8 +72,8 @@ def apply_int4(float_graph: Graph, qgraph: Graph, *, layers: Collection[str] | N
     """Turn the weights of the weighted ops of ``qgraph`` (a quantized copy of ``float_graph``) into INT4, in
     place, and return it. ``layers`` limits this to the ops whose output tensor is named there; ``clip``
     picks the per-channel threshold (minmax or mse); ``means`` (per-channel float input means, from
-    calibrate_stats) turns on bias correction; ``rounding(op, w, q)`` replaces round-to-nearest (AdaRound)
-    and returns the int values in [-7, 7]."""
+    calibrate_stats) turns on bias correction; ``rounding(float_op, w, q)`` replaces round-to-nearest
+    (AdaRound) and returns the int values in [-7, 7]."""
     done: set[str] = set()
     for op in weighted_ops(qgraph):
         if layers is not None and op.outputs[0] not in layers:
@@ -89,7 +89,7 @@ def apply_int4(float_graph: Graph, qgraph: Graph, *, layers: Collection[str] | N
         in_t = qgraph.tensors[op.inputs[0]]
         # scales raised where a bias would not fit over S_in · S_w (as int8 weights do)
         q = qp.fit_bias(int4_qparams(w, axis, clip), float(in_t.quant.scale[0]), b)
-        wq = rounding(op, w, q) if rounding is not None else quantize_int4(w, q)
+        wq = rounding(fop, w, q) if rounding is not None else quantize_int4(w, q)
         wt.data, wt.dtype, wt.quant = wq.astype(np.int8), "int4", q
         done.add(w_name)
         m = means.get(fop.inputs[0]) if means else None  # quantized names may differ (io casts)

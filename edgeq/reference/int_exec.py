@@ -308,6 +308,9 @@ class _Run:
         return (size // max(n // shape[0], 1),) + tuple(shape[1:])  # several samples stacked on axis 0
 
     def run(self, op: Op) -> np.ndarray:
+        if op.type not in ("QUANTIZE", "DEQUANTIZE") and all(
+                self.t(n).dtype == "float32" for n in [op.inputs[0]] + op.outputs if n is not None):
+            return self._float_op(op)  # float islands of mixed-precision graphs: TFLite float semantics
         fn = _DISPATCH.get(op.type)
         if fn is None:
             raise UnsupportedError(f"{op}: op {op.type} is not supported by the integer reference "
@@ -316,6 +319,20 @@ class _Run:
         out_t = self.t(op.outputs[0])
         return np.asarray(y).astype(out_t.dtype if out_t.dtype != "int4" else "int8")
 
+
+def _float_op(self, op: Op) -> np.ndarray:
+    from edgeq.reference.float_exec import KERNELS, Ctx
+
+    if op.type not in KERNELS:
+        raise UnsupportedError(f"{op}: op {op.type} is not supported by the float executor")
+    args = [None if n is None else self.val(n) for n in op.inputs]
+    first = args[0]
+    batch = first.shape[0] if first is not None and first.ndim and first.shape[0] > 1 else None
+    res = KERNELS[op.type](Ctx(op, args, self.g, batch))
+    return np.asarray(res[0] if isinstance(res, list) else res, np.float32)
+
+
+_Run._float_op = _float_op
 
 _DISPATCH = {
     "CONV_2D": _Run.conv, "DEPTHWISE_CONV_2D": _Run.conv, "FULLY_CONNECTED": _Run.fully_connected,
