@@ -110,6 +110,7 @@ def _root(
 # ---------------------------------------------------------------------------------------------------------
 # convert
 class Method(str, Enum):
+    auto = "auto"
     minmax = "minmax"
     ema = "ema"
     percentile = "percentile"
@@ -123,7 +124,7 @@ class IoType(str, Enum):
     float = "float"
 
 
-DEFAULT_METHOD = Method.mse  # edgeq.converter.DEFAULT_METHOD (a test keeps them equal; importing it here is slow)
+DEFAULT_METHOD = Method.auto  # edgeq.converter.DEFAULT_METHOD (a test keeps them equal; importing it here is slow)
 
 
 def _default_output(src: Path) -> Path:
@@ -152,7 +153,9 @@ def convert(
     calib: str = typer.Option(..., "--calib", "-c", help="Calibration data: image directory, .npy, .npz or .bin.",
                               show_default=False),
     method: Method = typer.Option(DEFAULT_METHOD, "--method", "-m",
-                                  help="How activation ranges are chosen: minmax (full observed range), ema "
+                                  help="How activation ranges are chosen: auto (minmax or mse, whichever quantizes "
+                                       "the logits better on the last fifth of the calibration samples), "
+                                       "minmax (full observed range), ema "
                                        "(moving-average min/max), percentile (clip at --percentile), kl "
                                        "(entropy calibration), mse (clip to minimise quantization error)."),
     percentile: float = typer.Option(99.99, "--percentile", min=50.0, max=100.0,

@@ -16,13 +16,17 @@ import numpy as np
 
 from edgeq.errors import CalibrationError, EdgeqError, ModelError
 from edgeq.model.ir import Graph
-from edgeq.quantize.calibrate import calibrate_stats, check_samples
-from edgeq.quantize.observers import METHODS
+from edgeq.quantize.calibrate import check_samples, collect_stats
+from edgeq.quantize.observers import METHODS as OBSERVER_METHODS
 from edgeq.quantize.ptq import head_tensors, quantize_graph
-from edgeq.quantize.report import FidelityReport, fidelity_report
+from edgeq.quantize.report import FidelityReport, fidelity_report, sqnr_db
 
-DEFAULT_METHOD = "mse"  # chosen from tools/bench_convert.py (see its table)
+# "auto" picks minmax or mse per model (see _auto_stats); the others are one observer each
+METHODS = ("auto", *OBSERVER_METHODS)
+DEFAULT_METHOD = "auto"  # chosen from tools/bench_convert.py (see its table)
 HOLDOUT = 0.2
+AUTO_CHOICES = ("mse", "minmax")  # in order of preference on a tie
+AUTO_HOLDOUT = 0.2  # the last fifth of the calibration samples decides auto's choice
 
 
 def _source_bytes(src) -> tuple[bytes, str]:
@@ -102,6 +106,7 @@ class ConversionResult:
     input_layout: str
     report: FidelityReport | None = None
     notes: list[str] = field(default_factory=list)
+    chosen_method: str = ""  # for method "auto": minmax or mse
 
     @property
     def output_sqnr_db(self) -> float:
@@ -114,7 +119,7 @@ class ConversionResult:
         return min(self.report.top1_agreement.values())
 
     def summary(self) -> dict:
-        d = {k: getattr(self, k) for k in ("src", "dst", "method", "io", "float_bytes", "int8_bytes", "seconds",
+        d = {k: getattr(self, k) for k in ("src", "dst", "method", "chosen_method", "io", "float_bytes", "int8_bytes", "seconds",
                                           "calib_samples", "holdout_samples", "input_layout", "notes")}
         if self.report:
             d.update(self.report.to_dict())
@@ -140,6 +145,7 @@ class _Converted:
     report: FidelityReport | None
     notes: list[str]
     src_bytes: int = 0  # size of the source model
+    chosen: str = ""  # the observer method the ranges came from (auto's pick, else the method itself)
 
 
 def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, want_report, progress,
@@ -167,14 +173,95 @@ def _convert(src, *, calib, method, io, preprocess, percentile, weight_clip, wan
     else:
         cal, held = samples, None
     # the logits keep their exact range whatever the method: clipping them can only flip the argmax
-    ranges, means = calibrate_stats(graph, cal, method, percentile=percentile, engine=engine, progress=progress,
-                                    exact=head_tensors(graph), model=tflite_bytes)
+    heads = head_tensors(graph)
+    if method == "auto":
+        ranges, means, chosen = _auto_stats(graph, cal, heads, engine=engine, progress=progress,
+                                            model=tflite_bytes, weight_clip=weight_clip,
+                                            bias_correction=bias_correction)
+        notes.append(f"auto chose {chosen}")
+    else:
+        chosen = method
+        stats = collect_stats(graph, cal, method, percentile=percentile, engine=engine, progress=progress,
+                              model=tflite_bytes)[0]
+        ranges, means = stats.ranges(heads), stats.means()
     qgraph = quantize_graph(graph, ranges, io=io, weight_clip=weight_clip,
                             means=means if bias_correction else None)
     model = write_tflite(qgraph)
     report = fidelity_report(graph, model, held, engine=engine) if want_report else None
     return _Converted(model, qgraph, int(cal[0].shape[0]), int(held[0].shape[0]) if held else 0, report, notes,
-                      src_size)
+                      src_size, chosen)
+
+
+def _auto_stats(graph: Graph, cal: list[np.ndarray], heads: set[str], *, engine: str, progress: bool,
+                model: bytes | None, weight_clip: str, bias_correction: bool):
+    """(ranges, means, chosen method) of the "auto" method: minmax or mse, whichever quantizes the logits
+    better on calibration samples kept out of the ranges it is judged by.
+
+    One float pass with MSE observers (which also know the exact extremes, i.e. the minmax ranges) keeps the
+    first 80% of the samples apart from the last 20% and captures the float logits on the latter; each
+    method's int8 model from the first part's ranges is scored by logit SQNR on the last part; the final
+    ranges are the chosen method's over all samples (the two parts' histograms merge exactly). Models with no
+    SOFTMAX head (an autoencoder's output is judged by its reconstruction, not an argmax) and calibration sets
+    too small to split take mse, which bench-convert found best or equal there."""
+    n = int(cal[0].shape[0])
+    split = n - max(1, int(round(n * AUTO_HOLDOUT)))
+    if not heads or split < 1:
+        stats = collect_stats(graph, cal, "mse", engine=engine, progress=progress, model=model)[0]
+        return stats.ranges(heads), stats.means(), "mse"
+    first, second, logits = collect_stats(graph, cal, "mse", engine=engine, progress=progress, model=model,
+                                          split=split, capture=heads)
+    held = [a[split:] for a in cal]
+    score = {}
+    for m in AUTO_CHOICES:
+        q = quantize_graph(graph, first.ranges(heads, extremes=m == "minmax"), io="int8", weight_clip=weight_clip,
+                           means=first.means() if bias_correction else None)
+        got = _int8_values(q, held, sorted(logits))
+        score[m] = min(sqnr_db(logits[k], got[k]) for k in logits)
+    chosen = max(AUTO_CHOICES, key=lambda m: score[m])  # max keeps the first of equals: the preferred one
+    both = first.merged(second)
+    return both.ranges(heads, extremes=chosen == "minmax"), both.means(), chosen
+
+
+def _int8_values(qgraph: Graph, inputs: list[np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    """Dequantized values of tensors ``names`` of an int8 graph on float ``inputs`` (quantized here with the
+    graph inputs' params), run by LiteRT's optimized kernels, all samples in one invoke when the graph takes
+    a batch (the reference kernels are exact but far slower; a choice between two models needs no exactness)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgeq.model.tflite_io import write_tflite
+
+    it = Interpreter(model_content=write_tflite(qgraph), experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    index = {d["name"]: d["index"] for d in it.get_tensor_details()}
+    xs = []
+    for name, x in zip(qgraph.inputs, inputs):
+        q = qgraph.tensors[name].quant
+        xs.append(np.clip(np.round(x / q.scale[0]) + q.zero_point[0], -128, 127).astype(np.int8))
+    n = xs[0].shape[0]
+    got: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    try:
+        for name, x in zip(qgraph.inputs, xs):
+            it.resize_tensor_input(index[name], list(x.shape), strict=False)
+        it.allocate_tensors()
+        whole = all(it.get_tensor(index[k]).shape[:1] == (n,) for k in names)
+    except (RuntimeError, ValueError):
+        whole = False
+    chunks = [slice(0, n)] if whole else [slice(i, i + 1) for i in range(n)]
+    if not whole:
+        for name, x in zip(qgraph.inputs, xs):
+            it.resize_tensor_input(index[name], [1, *x.shape[1:]], strict=False)
+        it.allocate_tensors()
+    for rows in chunks:
+        for name, x in zip(qgraph.inputs, xs):
+            it.set_tensor(index[name], x[rows])
+        it.invoke()
+        for k in names:
+            got[k].append(it.get_tensor(index[k]))
+    out = {}
+    for k in names:
+        q = qgraph.tensors[k].quant
+        out[k] = (np.concatenate(got[k]).astype(np.float32) - q.zero_point[0]) * q.scale[0]
+    return out
 
 
 def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,
@@ -186,7 +273,8 @@ def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", 
     src         path or bytes of a float .tflite or .onnx model.
     calib       calibration data: image directory, .npy/.npz/.bin file, array(s) or iterable of samples
                 (see edgeq.data.load_calibration); ``preprocess`` is the image preprocessing spec.
-    method      activation range method: minmax, ema, percentile (``percentile``), kl or mse.
+    method      activation range method: auto (minmax or mse, whichever gives the better logits on held-back
+                calibration samples), minmax, ema, percentile (``percentile``), kl or mse.
     io          int8, uint8 or float (QUANTIZE/DEQUANTIZE added at the model boundary).
     weight_clip minmax (max |w| per channel) or mse (per-channel MSE-optimal threshold).
     report      when given, a path for the JSON fidelity report; then ``holdout`` (a fraction, at least one
@@ -235,7 +323,7 @@ def convert_file(src, dst, *, calib=None, method: str = DEFAULT_METHOD, io: str 
         src="<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src), dst=str(dst),
         method=method, io=io, float_bytes=c.src_bytes, int8_bytes=len(c.model),
         seconds=time.perf_counter() - t0, calib_samples=c.calib_n, holdout_samples=c.holdout_n,
-        input_layout=layout_note(c.graph), report=c.report, notes=c.notes)
+        input_layout=layout_note(c.graph), report=c.report, notes=c.notes, chosen_method=c.chosen)
     if report is not None:
         c.report.write_json(report, {k: v for k, v in result.summary().items() if k not in ("layers",)})
     return result

@@ -280,3 +280,33 @@ def test_fit_bias_raises_scales_of_near_zero_channels_only():
     assert abs(int(b[1])) <= qp.BIAS_MAX and b[1] * 0.03 * fitted.scale[1] == pytest.approx(0.35, rel=1e-6)
     assert np.all(qp.quantize_weights(w, fitted)[1] == 0)
     assert qp.fit_bias(q, 0.03, None) is q
+
+
+def test_histogram_merged_is_one_stream_of_both():
+    a = (rng.normal(size=30_000) * 0.5).astype(np.float32)
+    b = (rng.standard_t(3, size=20_000) * 3 + 1).astype(np.float32)  # wider: a's bins coarsen to b's
+    ha, hb, hab = Histogram(), Histogram(), Histogram()
+    ha.update(a)
+    hb.update(b)
+    hab.update(np.concatenate([b, a]))
+    m = ha.merged(hb)
+    assert (m.min, m.max, m.zeros, m.total) == (hab.min, hab.max, hab.zeros, a.size + b.size)
+    assert m.width == hab.width and m.counts.size <= m.bins
+    assert m.k0 == hab.k0
+    np.testing.assert_array_equal(m.counts, hab.counts)
+    k = np.floor(np.concatenate([a, b]) / m.width).astype(int) - m.k0
+    np.testing.assert_array_equal(np.bincount(k, minlength=m.counts.size), m.counts)
+    assert ha.total == a.size and hb.total == b.size  # the parts are left as they were
+    assert Histogram().merged(hb).total == hb.total and hb.merged(Histogram()).total == hb.total
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile", "kl", "mse"])
+def test_merged_observer_ranges_equal_one_pass(method):
+    x = np.concatenate([rng.normal(size=(60, 300)), rng.laplace(size=(40, 300)) * 2]).astype(np.float32)
+    one, first, second = make_observer(method), make_observer(method), make_observer(method)
+    feed(one, x, parts=4)
+    feed(first, x[:70], parts=3)
+    feed(second, x[70:], parts=2)
+    m = first.merged(second)
+    assert m.extremes() == one.extremes() == (float(x.min()), float(x.max()))
+    assert m.range() == pytest.approx(one.range(), abs=1e-6)

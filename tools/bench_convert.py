@@ -6,7 +6,8 @@ flips each). Every method converts with the same calibration samples; the int8 m
 reference kernels on the held-out samples and are compared with the float model: output SQNR (pooled over
 folds), top-1 agreement (classifiers) and conversion seconds: the median of rounds that run every method
 once in turn after untimed warm-ups, and the median over rounds of each method's time over the anchor's in
-the same round (the ratio the 2x target is checked on).
+the same round (the ratio the 2x target is checked on). Flips count held-out samples whose top-1 differs
+from the float model's; the auto row names the method auto chose on each fold.
 
     .venv/bin/python tools/bench_convert.py [--zoo ../shared/models] [--folds 2] [--seed 0] [--repeats 3] [--json out.json]
 """
@@ -25,9 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeq.converter import DEFAULT_METHOD, convert  # noqa: E402
+from edgeq.converter import DEFAULT_METHOD, METHODS, _convert, convert  # noqa: E402
 from edgeq.data import image_files  # noqa: E402
-from edgeq.quantize.observers import METHODS  # noqa: E402
 from edgeq.quantize.report import run_quantized, sqnr_from_power  # noqa: E402
 
 
@@ -139,7 +139,7 @@ def bench_model(model: Model, zoo: Path, data: Path, folds: int, methods: list[s
         for m in methods:
             convert(model_bytes, calib=items[0], method=m, holdout=0, progress=False)
     names = ["anchor", *methods]
-    stats = {m: {"sig": 0.0, "noise": 0.0, "agree": 0, "n": 0, "sec": [], "ratio": []} for m in names}
+    stats = {m: {"sig": 0.0, "noise": 0.0, "agree": 0, "n": 0, "sec": [], "ratio": [], "chose": []} for m in names}
     for f in range(folds):
         calib = np.concatenate([it for it, k in zip(items, fold_of) if k != f])
         evalx = np.concatenate([it for it, k in zip(items, fold_of) if k == f])
@@ -159,6 +159,10 @@ def bench_model(model: Model, zoo: Path, data: Path, folds: int, methods: list[s
                 stats[m]["ratio"].append(row[m] / row["anchor"])
             spent += row["anchor"]
             rounds += 1
+        if "auto" in methods:  # which method auto picked on this fold (an untimed run that reports it)
+            stats["auto"]["chose"].append(_convert(model_bytes, calib=calib, method="auto", io="int8", preprocess=None,
+                                                   percentile=99.99, weight_clip="minmax", want_report=False,
+                                                   progress=False, holdout=0, engine="auto").chosen)
         for m in names:
             y = run_quantized(out[m], [evalx])[0]
             stats[m]["sig"] += float(np.sum(ref.astype(np.float64) ** 2))
@@ -172,8 +176,9 @@ def bench_model(model: Model, zoo: Path, data: Path, folds: int, methods: list[s
             "model": model.name, "method": m, "default": m == DEFAULT_METHOD,
             "sqnr_db": sqnr_from_power(s["sig"], s["noise"]),
             "top1": s["agree"] / s["n"] if model.classifier else None,
+            "flips": s["n"] - s["agree"] if model.classifier else None,
             "seconds": float(np.median(s["sec"])), "time_vs_anchor": float(np.median(s["ratio"])),
-            "calib_samples": int(calib.shape[0]), "eval_samples": s["n"],
+            "calib_samples": int(calib.shape[0]), "eval_samples": s["n"], "chose": s["chose"],
         })
     return rows
 
@@ -227,15 +232,16 @@ def main(argv=None) -> int:
 
     t = Table(title=f"edgeq PTQ vs TFLite PTQ (anchor), {args.folds}-fold held-out evaluation"
                     f"{f' (seed {args.seed})' if args.seed else ''}, LiteRT BUILTIN_REF")
-    for col in ("model", "method", "output SQNR dB", "vs anchor", "top-1 agree", "seconds", "time/anchor",
+    for col in ("model", "method", "output SQNR dB", "vs anchor", "top-1 agree (flips)", "seconds", "time/anchor",
                 "calib/eval"):
         t.add_column(col, justify="left" if col in ("model", "method") else "right")
     anchors = {r["model"]: r for r in rows if r["method"] == "anchor"}
     for r in rows:
         a = anchors[r["model"]]
-        t.add_row(r["model"], r["method"] + (" (default)" if r["default"] else ""), f"{r['sqnr_db']:.2f}",
+        label = r["method"] + (f" ({'/'.join(r['chose'])})" if r["chose"] else "")
+        t.add_row(r["model"], label + (" (default)" if r["default"] else ""), f"{r['sqnr_db']:.2f}",
                   "" if r["method"] == "anchor" else f"{r['sqnr_db'] - a['sqnr_db']:+.2f}",
-                  "-" if r["top1"] is None else f"{100 * r['top1']:.1f}%", f"{r['seconds']:.4f}",
+                  "-" if r["top1"] is None else f"{100 * r['top1']:.1f}% ({r['flips']})", f"{r['seconds']:.4f}",
                   f"{r['time_vs_anchor']:.2f}x",
                   f"{r['calib_samples']}/{r['eval_samples']}")
     console = Console(width=max(Console().width, 110))

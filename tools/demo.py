@@ -29,7 +29,7 @@ from digits import digits_split  # noqa: E402
 
 EXAMPLES = ROOT / "edgeq" / "examples"
 SOURCES = ("digits_cnn.tflite", "digits_cnn.onnx")
-METHOD = "mse"  # edgeq.converter.DEFAULT_METHOD
+METHOD = "auto"  # edgeq.converter.DEFAULT_METHOD
 
 
 def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:

@@ -5,7 +5,6 @@ Writing dedupes identical constant buffers, aligns buffer data to 16 bytes, pack
 emits a SignatureDef (LiteRT's signature runner and some tools need one)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -343,7 +342,11 @@ class _AlignedBuilder(flatbuffers.Builder):
 
 
 def write_tflite(graph: Graph) -> bytes:
-    """Serialize a Graph to .tflite bytes (one subgraph, deduped buffers, a SignatureDef)."""
+    """Serialize a Graph to .tflite bytes (one subgraph, deduped buffers, a SignatureDef).
+
+    The bulk (buffers, tensors, operators) is laid down with the flatbuffers Builder directly from numpy
+    arrays; the object API (one Python object per table, then Pack) cost about as much again. The few
+    remaining tables (operator codes, options, signature, metadata) still go through it."""
     where = f"{graph.name}"
     try:
         graph.validate()
@@ -357,37 +360,28 @@ def write_tflite(graph: Graph) -> bytes:
             order.append(n)
     index = {n: i for i, n in enumerate(order)}
 
-    buffers = [fb.BufferT()]  # buffer 0: the empty sentinel every activation points at
-    by_digest: dict[bytes, int] = {}
-    tensors = []
+    payloads: list[bytes | None] = [None]  # buffer 0: the empty sentinel every activation points at
+    by_size: dict[tuple, list[int]] = {}  # (dtype, length) -> buffers of that kind: dedupe by equal bytes
+    tensor_buffer = []
     for n in order:
         t = graph.tensors[n]
-        tt = fb.TensorT()
-        # numpy vectors of the schema's exact types: the object API then copies them in one go
-        tt.name, tt.shape, tt.type = n, np.asarray(t.shape, np.int32), S.type_of(t.dtype, f"{where}: tensor {n!r}")
-        tt.buffer = 0
+        S.type_of(t.dtype, f"{where}: tensor {n!r}")
+        bi = 0
         if t.data is not None:
             payload = _const_bytes(t, f"{where}: tensor {n!r}")
-            key = hashlib.sha256(payload).digest() + t.dtype.encode()
-            if key not in by_digest:
-                b = fb.BufferT()
-                b.data = np.frombuffer(payload, dtype=np.uint8)
-                by_digest[key] = len(buffers)
-                buffers.append(b)
-            tt.buffer = by_digest[key]
-        if t.quant is not None:
-            q = fb.QuantizationParametersT()
-            q.scale = np.asarray(t.quant.scale, np.float32)
-            q.zeroPoint = np.asarray(t.quant.zero_point, np.int64)
-            q.quantizedDimension = int(t.quant.axis) if t.quant.per_channel else 0
-            tt.quantization = q
-        tensors.append(tt)
+            same = by_size.setdefault((t.dtype, len(payload)), [])
+            bi = next((j for j in same if payloads[j] == payload), 0)
+            if not bi:
+                bi = len(payloads)
+                payloads.append(payload)
+                same.append(bi)
+        tensor_buffer.append(bi)
 
     codes: list = []
     code_index: dict[tuple, int] = {}
-    operators = []
+    op_rows = []
     for op in graph.ops:
-        o, key = _write_op(graph, op, index)
+        row, key = _write_op(graph, op, index)
         if key not in code_index:
             c = fb.OperatorCodeT()
             c.builtinCode = S.OP_CODES[op.type]
@@ -397,23 +391,97 @@ def write_tflite(graph: Graph) -> bytes:
                 c.customCode = key[1]
             code_index[key] = len(codes)
             codes.append(c)
-        o.opcodeIndex = code_index[key]
-        operators.append(o)
+        op_rows.append((code_index[key], row))
 
-    sg = fb.SubGraphT()
-    sg.tensors, sg.operators, sg.name = tensors, operators, "main"
-    sg.inputs = np.array([index[n] for n in graph.inputs], np.int32)
-    sg.outputs = np.array([index[n] for n in graph.outputs], np.int32)
+    meta_payloads, metadata = _metadata(graph, len(payloads))
+    payloads += meta_payloads
+    b = _AlignedBuilder(4096 + sum(len(p) for p in payloads if p) + 256 * (len(order) + len(graph.ops)))
+    buffers = _offset_vector(b, [_pack_buffer(b, p) for p in payloads])
+    tensors = _offset_vector(b, [_pack_tensor(b, n, graph.tensors[n], bi, where)
+                                 for n, bi in zip(order, tensor_buffer)])
+    operators = _offset_vector(b, [_pack_operator(b, ci, row) for ci, row in op_rows])
+    sg_inputs = b.CreateNumpyVector(np.array([index[n] for n in graph.inputs], np.int32))
+    sg_outputs = b.CreateNumpyVector(np.array([index[n] for n in graph.outputs], np.int32))
+    sg_name = b.CreateString("main")
+    fb.SubGraphStart(b)
+    fb.SubGraphAddTensors(b, tensors)
+    fb.SubGraphAddInputs(b, sg_inputs)
+    fb.SubGraphAddOutputs(b, sg_outputs)
+    fb.SubGraphAddOperators(b, operators)
+    fb.SubGraphAddName(b, sg_name)
+    subgraphs = _offset_vector(b, [fb.SubGraphEnd(b)])
+    op_codes = _offset_vector(b, [c.Pack(b) for c in codes])
+    description = b.CreateString(graph.metadata.get("description", "edgeq"))
+    signatures = _offset_vector(b, [_signature(graph, index).Pack(b)])
+    meta = _offset_vector(b, [m.Pack(b) for m in metadata])
+    fb.ModelStart(b)
+    fb.ModelAddVersion(b, 3)
+    fb.ModelAddOperatorCodes(b, op_codes)
+    fb.ModelAddSubgraphs(b, subgraphs)
+    fb.ModelAddDescription(b, description)
+    fb.ModelAddBuffers(b, buffers)
+    fb.ModelAddMetadata(b, meta)
+    fb.ModelAddSignatureDefs(b, signatures)
+    b.Finish(fb.ModelEnd(b), file_identifier=FILE_IDENTIFIER)
+    return bytes(b.Output())
 
-    model = fb.ModelT()
-    model.version = 3
-    model.operatorCodes, model.subgraphs, model.buffers = codes, [sg], buffers
-    model.description = graph.metadata.get("description", "edgeq")
-    model.signatureDefs = [_signature(graph, index)]
-    model.metadata = _metadata(graph, buffers)
-    builder = _AlignedBuilder(1024 + sum(len(b.data) if b.data is not None else 0 for b in buffers) * 2)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
+
+def _offset_vector(b: flatbuffers.Builder, offsets: list[int]) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        b.PrependUOffsetTRelative(off)
+    return b.EndVector()
+
+
+def _pack_buffer(b: flatbuffers.Builder, payload: bytes | None) -> int:
+    data = b.CreateNumpyVector(np.frombuffer(payload, np.uint8)) if payload else None
+    fb.BufferStart(b)
+    if data is not None:
+        fb.BufferAddData(b, data)
+    return fb.BufferEnd(b)
+
+
+def _pack_tensor(b: flatbuffers.Builder, name: str, t: Tensor, buffer: int, where: str) -> int:
+    shape = b.CreateNumpyVector(np.asarray(t.shape, np.int32))
+    name_off = b.CreateString(name)
+    quant = None
+    if t.quant is not None:
+        scale = b.CreateNumpyVector(np.asarray(t.quant.scale, np.float32).ravel())
+        zp = b.CreateNumpyVector(np.asarray(t.quant.zero_point, np.int64).ravel())
+        fb.QuantizationParametersStart(b)
+        fb.QuantizationParametersAddScale(b, scale)
+        fb.QuantizationParametersAddZeroPoint(b, zp)
+        fb.QuantizationParametersAddQuantizedDimension(b, int(t.quant.axis) if t.quant.per_channel else 0)
+        quant = fb.QuantizationParametersEnd(b)
+    fb.TensorStart(b)
+    fb.TensorAddShape(b, shape)
+    fb.TensorAddType(b, S.type_of(t.dtype, f"{where}: tensor {name!r}"))
+    fb.TensorAddBuffer(b, buffer)
+    fb.TensorAddName(b, name_off)
+    if quant is not None:
+        fb.TensorAddQuantization(b, quant)
+    return fb.TensorEnd(b)
+
+
+def _pack_operator(b: flatbuffers.Builder, code_index: int, row: dict) -> int:
+    inputs = b.CreateNumpyVector(row["inputs"])
+    outputs = b.CreateNumpyVector(row["outputs"])
+    custom = b.CreateNumpyVector(row["custom"]) if row.get("custom") is not None else None
+    opts = row["options"].Pack(b) if row.get("options") is not None else None
+    fb.OperatorStart(b)
+    fb.OperatorAddOpcodeIndex(b, code_index)
+    fb.OperatorAddInputs(b, inputs)
+    fb.OperatorAddOutputs(b, outputs)
+    if opts is not None:
+        if row["which"] == 1:
+            fb.OperatorAddBuiltinOptionsType(b, row["code"])
+            fb.OperatorAddBuiltinOptions(b, opts)
+        else:
+            fb.OperatorAddBuiltinOptions2Type(b, row["code"])
+            fb.OperatorAddBuiltinOptions2(b, opts)
+    if custom is not None:
+        fb.OperatorAddCustomOptions(b, custom)
+    return fb.OperatorEnd(b)
 
 
 def _const_bytes(t: Tensor, where: str) -> bytes:
@@ -431,47 +499,41 @@ def _const_bytes(t: Tensor, where: str) -> bytes:
 
 
 def _write_op(g: Graph, op: Op, index: dict[str, int]):
+    """(what _pack_operator needs: index vectors, options object and union, (type, custom code, version))."""
     where = f"{g.name}: {op}"
     if op.type not in S.OP_CODES:
         raise UnsupportedError(f"{where}: {op.type!r} is not a TFLite builtin operator")
-    o = fb.OperatorT()
-    o.inputs = np.array([-1 if n is None else index[n] for n in op.inputs], np.int32)
-    o.outputs = np.array([index[n] for n in op.outputs], np.int32)
-    custom = ""
+    row = {"inputs": np.array([-1 if n is None else index[n] for n in op.inputs], np.int32),
+           "outputs": np.array([index[n] for n in op.outputs], np.int32)}
     if op.type == "CUSTOM":
         custom = op.options.get("custom_code", "")
         if "custom_options" in op.options:
-            o.customOptions = np.frombuffer(bytes(op.options["custom_options"]), dtype=np.uint8)
-        return o, ("CUSTOM", custom, 1)
+            row["custom"] = np.frombuffer(bytes(op.options["custom_options"]), dtype=np.uint8)
+        return row, ("CUSTOM", custom, 1)
     which, member, code = S.options_kind(op.type)
     opts = {k: v for k, v in op.options.items() if not k.startswith("_")}
     if member is None:
         if opts:
             raise UnsupportedError(f"{where}: {op.type} takes no options, got {', '.join(opts)}")
     elif opts:  # no options at all stays no table (an empty table would mean schema defaults)
-        obj = S.dict_to_options(opts, member, where)
-        if which == 1:
-            o.builtinOptionsType, o.builtinOptions = code, obj
-        else:
-            o.builtinOptions2Type, o.builtinOptions2 = code, obj
-    return o, (op.type, custom, _op_version(g, op))
+        row["options"], row["which"], row["code"] = S.dict_to_options(opts, member, where), which, code
+    return row, (op.type, "", _op_version(g, op))
 
 
-def _metadata(g: Graph, buffers: list) -> list:
-    """Graph.metadata strings (and the layout bridges) as named model metadata buffers."""
+def _metadata(g: Graph, first_buffer: int) -> tuple[list[bytes], list]:
+    """Graph.metadata strings (and the layout bridges) as named model metadata: (their buffers' bytes, in
+    order from buffer index ``first_buffer``; the MetadataT entries)."""
     entries = {k: v for k, v in g.metadata.items() if k not in (SIGNATURE_KEY, "description")}
     if g.input_perm or g.output_perm:
         entries[LAYOUT_KEY] = json.dumps({"input_perm": {k: list(v) for k, v in g.input_perm.items()},
                                           "output_perm": {k: list(v) for k, v in g.output_perm.items()}})
-    out = []
+    payloads, out = [], []
     for name, text in entries.items():
-        b = fb.BufferT()
-        b.data = np.frombuffer(str(text).encode("utf-8"), dtype=np.uint8)
         m = fb.MetadataT()
-        m.name, m.buffer = name, len(buffers)
-        buffers.append(b)
+        m.name, m.buffer = name, first_buffer + len(payloads)
+        payloads.append(str(text).encode("utf-8"))
         out.append(m)
-    return out
+    return payloads, out
 
 
 def _signature(g: Graph, index: dict[str, int]):

@@ -151,41 +151,109 @@ def activation_batches(graph: Graph, samples: Sequence[np.ndarray], *, engine: s
     yield from _reference_batches(graph, samples, names, batch)
 
 
+class Stats:
+    """What calibration gathered over some samples: one observer per float activation tensor, and the
+    per-channel sums of every input of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (for bias correction)."""
+
+    def __init__(self, observers: dict[str, Observer], want_mean: set[str]):
+        self.observers, self.want_mean = observers, want_mean
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] = {}
+
+    def update(self, acts: dict[str, np.ndarray], lo: int = 0, hi: int | None = None, rows: int = 0) -> None:
+        """Feed samples [lo, hi) of a batch of ``rows`` samples (all of it by default). A tensor whose first
+        axis holds k rows per sample (an FC that flattens [1, h, w, c] to h·w rows) is cut at k·lo, k·hi."""
+        for k, obs in self.observers.items():
+            a = acts[k]
+            if hi is not None:
+                per = a.shape[0] // rows if rows and a.shape[0] % rows == 0 else 0
+                a = a[per * lo:per * hi] if per else (a if lo == 0 else a[:0])
+            if a.shape[0] == 0:
+                continue
+            obs.update(a)
+            if k in self.want_mean:
+                flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+                self.sums[k] = self.sums.get(k, 0.0) + flat.sum(axis=0, dtype=np.float64)
+                self.counts[k] = self.counts.get(k, 0) + flat.shape[0]
+
+    def merged(self, other: "Stats") -> "Stats":
+        out = Stats({k: o.merged(other.observers[k]) for k, o in self.observers.items()}, self.want_mean)
+        for k in set(self.sums) | set(other.sums):
+            out.sums[k] = self.sums.get(k, 0.0) + other.sums.get(k, 0.0)
+            out.counts[k] = self.counts.get(k, 0) + other.counts.get(k, 0)
+        return out
+
+    def ranges(self, exact: Iterable[str] = (), extremes: bool = False) -> dict[str, tuple[float, float]]:
+        """The observers' ranges; the exact min/max for tensors in ``exact`` (or for all with ``extremes``)."""
+        exact = set(exact)
+        return {k: obs.extremes() if extremes or k in exact else obs.range() for k, obs in self.observers.items()}
+
+    def means(self) -> dict[str, np.ndarray]:
+        return {k: (self.sums[k] / self.counts[k]).astype(np.float32) for k in self.sums}
+
+
+BATCH = 16  # samples per float invoke, for models with large activations
+BATCH_BYTES = 1 << 20  # small models take up to this many bytes of float activations per invoke instead
+
+
+def auto_batch(graph: Graph, n: int) -> int:
+    """Samples per invoke: BATCH, or more for a model whose activations are small (AD's 20 vectors in one
+    invoke rather than 16 + 16 padded: a third less float work and one interpreter round trip less); large
+    activations run faster in batches of 16 that stay in cache."""
+    per_sample = sum(4 * int(np.prod(graph.tensors[k].shape[1:], dtype=np.int64)) for k in float_activations(graph))
+    return max(BATCH, min(n, BATCH_BYTES // max(per_sample, 1)))
+
+
+def collect_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
+                  percentile: float = 99.99, engine: str = "auto", batch: int | None = None, progress: bool = True,
+                  observer_factory: Callable[[], Observer] | None = None, model: bytes | None = None,
+                  split: int | None = None, capture: Iterable[str] = ()
+                  ) -> tuple[Stats, Stats | None, dict[str, np.ndarray]]:
+    """One float pass over ``samples``: (Stats of samples [0, split), Stats of [split, n) or None without
+    ``split``, {name: float values of the ``capture`` tensors on samples [split, n)})."""
+    n = check_samples(graph, samples)
+    batch = batch or auto_batch(graph, n)
+    factory = observer_factory or (lambda: make_observer(method, percentile=percentile))
+    want_mean = {op.inputs[0] for op in graph.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    names = float_activations(graph)
+    first = Stats({k: factory() for k in names}, want_mean)
+    second = Stats({k: factory() for k in names}, want_mean) if split is not None else None
+    split = n if split is None else split
+    capture = [k for k in capture if k in first.observers]
+    caught: dict[str, list[np.ndarray]] = {k: [] for k in capture}
+    start = 0
+    with _progress(progress, n, f"calibrating ({method})") as advance:
+        for acts in activation_batches(graph, samples, engine=engine, batch=batch, model=model):
+            rows = min(batch, n - start)  # samples in this batch
+            if second is None:
+                first.update(acts)
+            else:
+                cut = min(max(split - start, 0), rows)  # samples [0, cut) of this batch belong to the first part
+                first.update(acts, 0, cut, rows)
+                second.update(acts, cut, rows, rows)
+                for k in capture:
+                    per = acts[k].shape[0] // rows
+                    caught[k].append(np.array(acts[k][per * cut:per * rows]))
+            start += rows
+            advance(rows)
+    return first, second, {k: np.concatenate(v) for k, v in caught.items() if v}
+
+
 def calibrate_stats(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
-                    percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
+                    percentile: float = 99.99, engine: str = "auto", batch: int | None = None, progress: bool = True,
                     observer_factory: Callable[[], Observer] | None = None, exact: Iterable[str] = (),
                     model: bytes | None = None) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
     """calibrate() plus the mean along the last (channel) axis of every input of CONV_2D, DEPTHWISE_CONV_2D and
     FULLY_CONNECTED, which the quantizer uses to correct the bias shift that weight rounding causes.
 
     Tensors named in ``exact`` get the exact min/max seen whatever the method (see ptq.head_tensors)."""
-    n = check_samples(graph, samples)
-    factory = observer_factory or (lambda: make_observer(method, percentile=percentile))
-    observers = {k: factory() for k in float_activations(graph)}
-    want_mean = {op.inputs[0] for op in graph.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
-    sums: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
-    with _progress(progress, n, f"calibrating ({method})") as advance:
-        for acts in activation_batches(graph, samples, engine=engine, batch=batch, model=model):
-            done = 0
-            for k, obs in observers.items():
-                a = acts[k]
-                obs.update(a)
-                done = a.shape[0]
-                if k not in want_mean:
-                    continue
-                flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
-                sums[k] = sums.get(k, 0.0) + flat.sum(axis=0, dtype=np.float64)
-                counts[k] = counts.get(k, 0) + flat.shape[0]
-            advance(done)
-    exact = set(exact)
-    ranges = {k: obs.extremes() if k in exact else obs.range() for k, obs in observers.items()}
-    means = {k: (sums[k] / counts[k]).astype(np.float32) for k in sums}
-    return ranges, means
+    stats = collect_stats(graph, samples, method, percentile=percentile, engine=engine, batch=batch,
+                          progress=progress, observer_factory=observer_factory, model=model)[0]
+    return stats.ranges(exact), stats.means()
 
 
 def calibrate(graph: Graph, samples: Sequence[np.ndarray], method: str = "minmax", *,
-              percentile: float = 99.99, engine: str = "auto", batch: int = 16, progress: bool = True,
+              percentile: float = 99.99, engine: str = "auto", batch: int | None = None, progress: bool = True,
               observer_factory: Callable[[], Observer] | None = None) -> dict[str, tuple[float, float]]:
     """Run ``graph`` in float over ``samples`` (one array per graph input, samples on axis 0) and return the
     (rmin, rmax) that ``method``'s observer picked for every float activation tensor (graph inputs included)."""

@@ -31,6 +31,10 @@ class Observer:
         """The exact (min, max) seen: the non-saturating range, whatever the method."""
         raise NotImplementedError
 
+    def merged(self, other: "Observer") -> "Observer":
+        """A new observer of the same kind that has seen what both saw (for the observers that can merge)."""
+        raise NotImplementedError(f"the {self.name} observer cannot merge")
+
 
 def _finite(x: np.ndarray) -> np.ndarray:
     return _finite_range(x)[0]
@@ -69,6 +73,11 @@ class MinMaxObserver(Observer):
         return self.rmin, self.rmax
 
     extremes = range
+
+    def merged(self, other):
+        out = MinMaxObserver()
+        out.rmin, out.rmax = min(self.rmin, other.rmin), max(self.rmax, other.rmax)
+        return out
 
 
 class EmaMinMaxObserver(Observer):
@@ -190,6 +199,40 @@ class Histogram:
             np.clip(k, 0, self.counts.size - 1, out=k)
         self.counts += np.bincount(k, minlength=self.counts.size)
 
+    def _coarsen(self) -> None:
+        """Double the bin width once (bins 2j and 2j+1 merge)."""
+        idx = np.arange(self.k0, self.k0 + self.counts.size) // 2
+        new_k0 = int(idx[0])
+        self.counts = np.bincount(idx - new_k0, weights=self.counts, minlength=int(idx[-1]) - new_k0 + 1)
+        self.k0 = new_k0
+        self.width *= 2.0
+
+    def merged(self, other: "Histogram") -> "Histogram":
+        """The histogram of both streams: the finer one is coarsened to the other's width (exact, as widths are
+        powers of two apart on a grid anchored at 0), then the counts add. One stream of both would
+        end at the same width or within a factor of 2 of it (its first batch sets the starting width)."""
+        if other.counts.size == 0 or self.counts.size == 0:
+            src = self if other.counts.size == 0 else other
+            out = Histogram(self.bins)
+            out.width, out.k0, out.counts = src.width, src.k0, src.counts.copy()
+            out.min, out.max, out.zeros = min(self.min, other.min), max(self.max, other.max), self.zeros + other.zeros
+            return out
+        a, b = (Histogram(self.bins), Histogram(self.bins))
+        for h, src in ((a, self), (b, other)):
+            h.width, h.k0, h.counts = src.width, src.k0, src.counts.copy()
+        while a.width < b.width:
+            a._coarsen()
+        while b.width < a.width:
+            b._coarsen()
+        lo, hi = min(a.k0, b.k0), max(a.k0 + a.counts.size, b.k0 + b.counts.size)
+        out = Histogram(self.bins)
+        out.width, out.k0, out.counts = a.width, lo, np.zeros(hi - lo)
+        out.counts[a.k0 - lo:a.k0 - lo + a.counts.size] += a.counts
+        out.counts[b.k0 - lo:b.k0 - lo + b.counts.size] += b.counts
+        out.min, out.max, out.zeros = min(self.min, other.min), max(self.max, other.max), self.zeros + other.zeros
+        out._grow_to(math.floor(out.min / out.width), math.floor(out.max / out.width))
+        return out
+
     def edges(self) -> np.ndarray:
         return (self.k0 + np.arange(self.counts.size + 1)) * self.width
 
@@ -226,6 +269,12 @@ class _HistogramObserver(Observer):
 
     def extremes(self):
         return (0.0, 0.0) if self._empty() else (self.hist.min, self.hist.max)
+
+    def merged(self, other):
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.hist = self.hist.merged(other.hist)
+        return out
 
 
 class PercentileObserver(_HistogramObserver):
