@@ -6,10 +6,16 @@ unpacked weights, which is the same arithmetic. Hypothesis runs derandomized (fi
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import cffi
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as fb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -218,3 +224,92 @@ def test_depthwise_int4(L):
 @given(layers("fc"))
 def test_fully_connected_int4(L):
     check_int4(L)
+
+
+# ------------------------------------------------------------------------------------ x86 SIMD vs ref
+
+SHIM_CDEF = """
+typedef struct { int32_t input_offset, filter_offset, output_offset, act_min, act_max; } eq_fc_params;
+typedef struct { const int32_t *multiplier; const int32_t *shift; } eq_channel_quant;
+void eq_fully_connected_s4(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
+                           const int8_t *, const uint8_t *, const int32_t *, int8_t *);
+void eq_fully_connected_s4_avx2(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
+                                const int8_t *, const uint8_t *, const int32_t *, int8_t *);
+"""
+
+
+@pytest.fixture(scope="module")
+def s4_shim(tmp_path_factory):
+    """The reference and AVX2 INT4 FC kernels in one small library (built with gcc into a temp dir)."""
+    if not (hasattr(os, "uname") and os.uname().machine in ("x86_64", "i686")):
+        pytest.skip("x86 kernels")
+    kernels = Path(__file__).resolve().parent.parent / "runtime_c" / "kernels"
+    lib = tmp_path_factory.mktemp("s4shim") / "libs4.so"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-shared", "-fPIC", f"-I{kernels}", "-o", str(lib),
+                    str(kernels / "ref" / "fully_connected_s4.c"), str(kernels / "x86" / "fully_connected_s4.c")],
+                   check=True)
+    ffi = cffi.FFI()
+    ffi.cdef(SHIM_CDEF)
+    return ffi, ffi.dlopen(str(lib))
+
+
+def test_fully_connected_int4_avx2_equals_ref(s4_shim):
+    """AVX2 FC on packed nibbles gives the reference kernel's bytes: even and odd depths (odd ones fall
+    back), tails past 16, rows past 8, several batches, per-channel multipliers, offsets at their limits."""
+    ffi, lib = s4_shim
+    rng = np.random.default_rng(7)
+    cases = [(b, k, n) for b in (1, 3) for k in (2, 14, 16, 30, 33, 64, 130, 640) for n in (1, 7, 8, 13, 40)]
+    inside = []
+    for b, k, n in cases:
+        x = rng.integers(-128, 128, (b, k), dtype=np.int8)
+        w = rng.integers(-8, 8, (n, k), dtype=np.int8)
+        packed = pack_int4(w)
+        bias = rng.integers(-5000, 5000, n, dtype=np.int32)
+        mult = rng.integers(1 << 30, 1 << 31, n, dtype=np.int64).astype(np.int32)
+        shift = rng.integers(-12, 0, n, dtype=np.int32)
+        for in_off, f_off in ((128, 0), (-127, 0), (int(rng.integers(-127, 129)), 3)):
+            p = ffi.new("eq_fc_params *", dict(input_offset=in_off, filter_offset=f_off, output_offset=-3,
+                                               act_min=-128, act_max=127))
+            q = ffi.new("eq_channel_quant *")
+            keep = [ffi.from_buffer("int32_t[]", mult), ffi.from_buffer("int32_t[]", shift)]
+            q.multiplier, q.shift = keep
+            outs = []
+            for fn in (lib.eq_fully_connected_s4, lib.eq_fully_connected_s4_avx2):
+                y = np.zeros((b, n), np.int8)
+                fn(p, q, b, k, n, ffi.from_buffer("int8_t[]", x), ffi.from_buffer("uint8_t[]", packed),
+                   ffi.from_buffer("int32_t[]", bias), ffi.from_buffer("int8_t[]", y))
+                outs.append(y)
+            assert outs[0].tobytes() == outs[1].tobytes(), (b, k, n, in_off, f_off)
+            inside.append(((outs[0] > -128) & (outs[0] < 127)).mean())
+    assert np.mean(inside) > 0.5  # most outputs inside the range, not clamped
+
+
+def test_int4_and_16x8_ref_kernels_in_fresh_process(tmp_path):
+    """The kernel table is chosen once per process: run INT4 models (which on SIMD hosts take the
+    unpacked or AVX2 paths) and a 16x8 model with EDGEQ_ISA=ref and compare with this process."""
+    rng = np.random.default_rng(3)
+    base = dict(rng=rng, act="NONE", per_channel=True, batch=1, bias=True)
+    layers_ = [dict(base, kind="fc", in_depth=64, out_depth=24),
+               dict(base, kind="conv", h=8, w=8, cin=8, fcin=8, cout=16, kh=3, kw=3, padding="SAME",
+                    stride=(1, 1), dil=(1, 1), oh=8, ow=8),
+               dict(base, kind="dw", h=8, w=8, cin=8, mult=1, cout=8, kh=3, kw=3, padding="SAME",
+                    stride=(1, 1), dil=(1, 1), oh=8, ow=8)]
+    models, here = [], []
+    for L in layers_:
+        model, x = build(L, "int8", 7, "int32", in_zp=-5, out_zp=2)
+        models.append((as_int4(model, "filter"), x))
+    models.append(build(dict(layers_[1], rng=rng), "int16", 127, "int64"))
+    for i, (m, x) in enumerate(models):
+        (tmp_path / f"m{i}.tflite").write_bytes(m)
+        np.save(tmp_path / f"x{i}.npy", x)
+        here.append(run_runtime(m, x))
+    script = ("import sys, numpy as np; from edgeq import runtime\n"
+              f"for i in range({len(models)}):\n"
+              f"    m = open(r'{tmp_path}/m%d.tflite' % i, 'rb').read()\n"
+              f"    (y,) = runtime.Interpreter(m).run(np.load(r'{tmp_path}/x%d.npy' % i))\n"
+              f"    np.save(r'{tmp_path}/y%d.npy' % i, y)\n")
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, EDGEQ_ISA="ref", PYTHONPATH=str(root))
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    for i, want in enumerate(here):
+        assert np.load(tmp_path / f"y{i}.npy").tobytes() == want.tobytes(), f"model {i}"

@@ -62,6 +62,14 @@ void eq_fully_connected_s4(const eq_fc_params *p, const eq_channel_quant *q, int
                            int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
                            int8_t *out);
 
+#if defined(__x86_64__) || defined(__i386__)
+/* AVX2 twin of eq_fully_connected_s4 (kernels/x86/fully_connected_s4.c): same bytes. Weak, because
+ * the reference-only host build (edgeq.introspect) links no x86 kernels: its address is then NULL. */
+__attribute__((weak)) void eq_fully_connected_s4_avx2(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches, int32_t in_depth,
+                                int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
+                                int8_t *out);
+#endif
+
 /* ---- Float and hybrid. act_min/act_max: the fused activation's float clamp. */
 typedef struct {
   int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;

@@ -13,6 +13,12 @@ typedef struct {
   const void *packed; /* weights packed at prepare by the variant, or NULL (ref packs nothing) */
 } conv_data;
 
+/* INT4 weights on x86 hosts: unpacked once at prepare, then the int8 SIMD kernels run them. */
+typedef struct {
+  conv_data c;
+  const int8_t *w8;
+} conv4_data;
+
 /* Float and hybrid runs. */
 typedef struct {
   eq_conv_fparams p;
@@ -118,7 +124,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
     EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   }
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  conv_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  const int unpack4 = w->type == EQ_INT4 && eq_host_unpacks_int4();
+  conv_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(conv4_data) : sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
   if (st != EQ_OK) return st;
@@ -136,13 +143,19 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   /* Constant weights are packed once when the variant packs this shape; eval then skips repacking. */
   d->packed = NULL;
   n->data = d;
-  if (w->type != EQ_INT8 || s16) return EQ_OK; /* INT4 and 16x8 run reference kernels without scratch */
+  if (s16 || (w->type == EQ_INT4 && !unpack4)) return EQ_OK; /* reference kernels, no scratch */
+  const int8_t *w8 = w->data;
+  if (unpack4) {
+    w8 = eq_unpack_int4_persistent(ctx, w);
+    EQ_ENSURE(w8, EQ_ERR_ARENA_TOO_SMALL);
+    ((conv4_data *)d)->w8 = w8;
+  }
   const eq_conv_pack *pk = eq_kernels()->conv2d_s8_pack;
   const size_t packed = pk && w->is_const && (!bias || bias->is_const) ? pk->packed_size(p, &d->in, &d->filter, &d->out) : 0;
   if (packed) {
     void *buf = eq_alloc_persistent(ctx, packed);
     EQ_ENSURE(buf, EQ_ERR_ARENA_TOO_SMALL);
-    pk->pack(p, &d->q, &d->in, &d->filter, w->data, bias ? bias->data : NULL, &d->out, buf);
+    pk->pack(p, &d->q, &d->in, &d->filter, w8, bias ? bias->data : NULL, &d->out, buf);
     d->packed = buf;
   }
   size_t scratch = packed ? pk->scratch_size(p, &d->in, &d->filter, &d->out)
@@ -164,7 +177,10 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
                   eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32, &d->out, n->out[0]->data);
     return EQ_OK;
   }
-  if (n->in[1]->type == EQ_INT4) {
+  const int8_t *w8 = n->in[1]->data;
+  if (n->in[1]->type == EQ_INT4 && eq_host_unpacks_int4()) {
+    w8 = ((const conv4_data *)d)->w8;
+  } else if (n->in[1]->type == EQ_INT4) {
     eq_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
                  &d->out, n->out[0]->data);
     return EQ_OK;
@@ -175,7 +191,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
                                       n->out[0]->data, scratch);
     return EQ_OK;
   }
-  eq_kernels()->conv2d_s8(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
+  eq_kernels()->conv2d_s8(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, w8,
                           bias ? bias->data : NULL, &d->out, n->out[0]->data, scratch);
   return EQ_OK;
 }

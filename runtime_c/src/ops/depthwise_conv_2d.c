@@ -12,6 +12,12 @@ typedef struct {
   eq_shape4 in, filter, out;
 } dw_data;
 
+/* INT4 weights on x86 hosts: unpacked once at prepare, then the int8 SIMD kernel runs them. */
+typedef struct {
+  dw_data c;
+  const int8_t *w8;
+} dw4_data;
+
 /* Float and hybrid runs. */
 typedef struct {
   eq_conv_fparams p;
@@ -102,7 +108,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(!bias || bias->type == (s16 ? EQ_INT64 : EQ_INT32), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!s16 || (in->zero_point == 0 && out->zero_point == 0), EQ_ERR_QUANT);
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  dw_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  const int unpack4 = w->type == EQ_INT4 && eq_host_unpacks_int4();
+  dw_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(dw4_data) : sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
   if (st != EQ_OK) return st;
@@ -118,7 +125,11 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
   if (st != EQ_OK) return st;
   n->data = d;
-  if (w->type != EQ_INT8 || s16) return EQ_OK; /* INT4 and 16x8: reference kernels, no scratch */
+  if (s16 || (w->type == EQ_INT4 && !unpack4)) return EQ_OK; /* reference kernels, no scratch */
+  if (unpack4) {
+    ((dw4_data *)d)->w8 = eq_unpack_int4_persistent(ctx, w);
+    EQ_ENSURE(((dw4_data *)d)->w8, EQ_ERR_ARENA_TOO_SMALL);
+  }
   size_t scratch = eq_kernels()->depthwise_conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
   if (scratch) {
     st = eq_request_scratch(ctx, scratch, &n->scratch[0]);
@@ -136,13 +147,16 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
                             bias ? bias->data : NULL, &d->out, n->out[0]->data);
     return EQ_OK;
   }
-  if (n->in[1]->type == EQ_INT4) {
+  const int8_t *w8 = n->in[1]->data;
+  if (n->in[1]->type == EQ_INT4 && eq_host_unpacks_int4()) {
+    w8 = ((const dw4_data *)d)->w8;
+  } else if (n->in[1]->type == EQ_INT4) {
     eq_depthwise_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
                            bias ? bias->data : NULL, &d->out, n->out[0]->data);
     return EQ_OK;
   }
   void *scratch = n->scratch[0] >= 0 ? eq_scratch(ctx, n->scratch[0]) : NULL;
-  eq_kernels()->depthwise_conv2d_s8(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
+  eq_kernels()->depthwise_conv2d_s8(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, w8,
                                     bias ? bias->data : NULL, &d->out, n->out[0]->data, scratch);
   return EQ_OK;
 }

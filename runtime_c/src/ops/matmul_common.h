@@ -61,4 +61,25 @@ static inline const float *eq_filter_scales(eq_ctx *ctx, const eq_tensor *w, int
   return s;
 }
 
+/* Whether INT4 weights are unpacked to int8 at prepare (into persistent memory) so the int8 SIMD
+ * kernels run them: on x86 hosts with a SIMD variant chosen only. The reference kernels (and so every
+ * microcontroller build) read the nibbles in place and never keep an int8 copy. */
+static inline int eq_host_unpacks_int4(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  const char *isa = eq_kernels()->isa;
+  return !(isa[0] == 'r' && isa[1] == 'e' && isa[2] == 'f' && isa[3] == 0);
+#else
+  return 0;
+#endif
+}
+
+/* Packed INT4 (low nibble first) to sign-extended int8, persistent; NULL when the arena is full. */
+static inline const int8_t *eq_unpack_int4_persistent(eq_ctx *ctx, const eq_tensor *w) {
+  const int32_t count = eq_num_elements(w);
+  int8_t *out = eq_alloc_persistent(ctx, (size_t)count);
+  if (!out) return NULL;
+  for (int32_t i = 0; i < count; ++i) out[i] = (int8_t)eq_s4_at(w->data, i);
+  return out;
+}
+
 #endif
