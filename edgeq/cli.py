@@ -150,8 +150,8 @@ def convert(
     src: Path = typer.Argument(..., metavar="SRC", help="Float model: .tflite or .onnx.", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Where to write the INT8 .tflite [default: <src>_int8.tflite]."),
-    calib: str = typer.Option(..., "--calib", "-c", help="Calibration data: image directory, .npy, .npz or .bin.",
-                              show_default=False),
+    calib: Optional[str] = typer.Option(None, "--calib", "-c", help="Calibration data: image directory, .npy, "
+                                        ".npz or .bin (required except with --dynamic).", show_default=False),
     method: Method = typer.Option(DEFAULT_METHOD, "--method", "-m",
                                   help="How activation ranges are chosen: auto (mse, or minmax where it quantizes "
                                        "the logits clearly better on the last fifth of the calibration samples), "
@@ -174,13 +174,42 @@ def convert(
     weight_clip: bool = typer.Option(False, "--weight-clip",
                                      help="Clip each weight channel to the range that minimises its "
                                           "quantization error (MSE) instead of using max |w|."),
+    weights: str = typer.Option("int8", "--weights", help="Weight type of CONV/DEPTHWISE/FC: int8 or int4 "
+                                "(packed INT4 per channel in [-7, 7])."),
+    activations: str = typer.Option("int8", "--activations", help="Activation type: int8, or int16 (16x8: int16 "
+                                    "symmetric activations, int8 weights, int64 bias; --io int8 then means int16)."),
+    dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic range (hybrid): int8 per-channel weights, float "
+                                 "activations; --calib only measures fidelity."),
+    recover: Optional[str] = typer.Option(None, "--recover", help="Accuracy recovery passes, comma separated: "
+                                          "cle (cross-layer equalization), bias (bias correction), adaround "
+                                          "(INT4 rounding)."),
+    mixed: bool = typer.Option(False, "--mixed", help="Per-layer precision (int4/int8/int16/float) chosen by "
+                               "sensitivity to meet --budget and/or --target-sqnr."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="With --mixed: flash=64KB,ram=32KB (KB = 1024 B)."),
+    target_sqnr: Optional[float] = typer.Option(None, "--target-sqnr", help="With --mixed: output SQNR (dB) to "
+                                                "keep while shrinking, or to reach within the budget."),
 ):
     from .converter import convert_file
+    from .quantize import lowbit_cli
 
     output = output or _default_output(src)
     _check_writable(output)
     if report is not None:
         _check_writable(report)
+    if lowbit_cli.wanted(weights, activations, dynamic, recover, mixed, budget, target_sqnr, report):
+        existed = output.exists()
+        try:
+            lowbit_cli.run(src, output, calib=calib, method=method.value, io=io.value, preprocess=preprocess,
+                           weight_clip=weight_clip, report=report, weights=weights, activations=activations,
+                           dynamic=dynamic, recover=recover, mixed=mixed, budget=budget, target_sqnr=target_sqnr,
+                           console=_out(), progress=sys.stdout.isatty())
+        except BaseException:
+            if not existed:
+                output.unlink(missing_ok=True)
+            raise
+        return
+    if calib is None:
+        raise EdgeqError("--calib is required (only --dynamic converts without calibration data)")
     existed = output.exists()
     try:
         result = convert_file(src, output, calib=calib, method=method.value, percentile=percentile, io=io.value,
