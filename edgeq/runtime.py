@@ -11,6 +11,7 @@ model and, when known, the op at fault.
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -84,9 +85,18 @@ def build_library() -> Path:
     with open(LIB_PATH.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _sources_newer_than(LIB_PATH):
-            r = subprocess.run(["make", "-s", "-C", str(RUNTIME_DIR), "host"], capture_output=True, text=True)
+            # Link to a private name and rename: a process that dlopens the library meanwhile gets the old
+            # file or the new one, never one half written ("file too short"). The rule reuses the Makefile's
+            # objects (second expansion: HOST_OBJ is only known once the Makefile has been read).
+            tmp = LIB_PATH.with_name(f".{LIB_PATH.name}.{os.getpid()}.tmp")
+            rel = tmp.relative_to(RUNTIME_DIR)
+            rule = f"{rel}: $$(HOST_OBJ) ; $(CC) -shared -o $@ $^ -lm"
+            r = subprocess.run(["make", "-s", "-C", str(RUNTIME_DIR), "--eval=.SECONDEXPANSION:", f"--eval={rule}",
+                                str(rel)], capture_output=True, text=True)
             if r.returncode != 0:
+                tmp.unlink(missing_ok=True)
                 raise RuntimeFailure(f"building runtime_c failed: {(r.stderr or r.stdout).strip()[-2000:]}")
+            os.replace(tmp, LIB_PATH)
     return LIB_PATH
 
 
