@@ -118,11 +118,20 @@ def test_mixed_meets_budget_between_int4_and_int8(deep):
     budget = (len(r8.model) + len(r4.model)) // 2
     rm = convert_lowbit(data, calib=x[0], mixed=True, flash=budget, recover=("bias",), measure_passes=False)
     assert len(rm.model) <= budget
-    assert set(rm.plan.precisions.values()) & {"int4"}
+    assert set(rm.plan.precisions.values()) & {"int4"} and set(rm.plan.precisions.values()) <= {"int4", "int8"}
     assert r4.sqnr_db < rm.sqnr_db <= r8.sqnr_db + 1.0
     d = rm.to_dict()
     assert d["plan"]["flash_bytes"] == len(rm.model)
     assert set(d["plan"]["sensitivity"][next(iter(d["plan"]["precisions"]))]) >= {"int4", "int8", "int16", "float"}
+
+
+def test_mixed_with_islands_allowed(deep):
+    g, x = deep
+    r = convert_lowbit(write_tflite(g), calib=x[0], mixed=True, target_sqnr=99.0, measure_passes=False,
+                       mixed_choices=("int4", "int8", "int16", "float"))
+    # an unreachable target with no budget: promotions wherever the sensitivity says they help
+    assert set(r.plan.precisions.values()) <= {"int8", "int16", "float"}
+    assert r.sqnr_db >= r.plan.base_sqnr_db - 3.0
 
 
 def test_mixed_islands_run_in_the_reference():

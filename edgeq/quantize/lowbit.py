@@ -148,14 +148,16 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
                    recover: tuple[str, ...] = (), mixed: bool = False, flash: int | None = None,
                    ram: int | None = None, target_sqnr: float | None = None, weight_clip: str | None = None,
                    holdout: float = 0.2, engine: str = "auto", progress: bool = False,
-                   adaround_iters: int = 300, measure_passes: bool = True) -> LowbitResult:
+                   adaround_iters: int = 300, measure_passes: bool = True,
+                   mixed_choices: tuple[str, ...] = ("int4", "int8")) -> LowbitResult:
     """Convert a float .tflite/.onnx with the low-bit options (see the module docstring).
 
     weights      int8 or int4 (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights)
     activations  int8 or int16 (16x8)
     dynamic      hybrid model: int8 weights, float activations, no calibration needed
     recover      any of "cle", "bias", "adaround" (AdaRound acts on INT4 weights)
-    mixed        per-layer precision search under ``flash`` / ``ram`` (bytes) and/or ``target_sqnr``
+    mixed        per-layer precision search under ``flash`` / ``ram`` (bytes) and/or ``target_sqnr``, picking
+                 among ``mixed_choices`` (int4, int8, int16, float; sensitivity is reported for all four)
     io           int8 / uint8 / float for int8 models; for 16x8 models "float" gives float I/O, anything
                  else int16 I/O
     """
@@ -284,7 +286,8 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
         ev = [ev] if len(cal) == 1 else [c[:64] for c in cal]
         ref = run_float(graph, ev)
         m = means if "bias" in recover else None
-        plan = mx.search(g, base, ranges, ev, ref, flash=flash, ram=ram, target_sqnr=target_sqnr, means=m)
+        plan = mx.search(g, base, ranges, ev, ref, flash=flash, ram=ram, target_sqnr=target_sqnr, means=m,
+                         allowed=mixed_choices)
         rounding = None
         if "adaround" in recover and any(p == "int4" for p in plan.precisions.values()):
             from edgeq.quantize.adaround import AdaRound

@@ -222,9 +222,13 @@ def _cheapest_cover(names: list[str], costs: dict[str, tuple[float, int, int]], 
 
 def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.ndarray], reference: Sequence[np.ndarray],
            *, flash: int | None = None, ram: int | None = None, target_sqnr: float | None = None,
-           options: Sequence[str] = ("int4", "int16", "float"), means=None, clip: str = "mse",
-           progress=None) -> Plan:
-    """The plan meeting the budgets (bytes; None = unbounded) at the best estimated fidelity."""
+           options: Sequence[str] = ("int4", "int16", "float"), allowed: Sequence[str] = ("int4", "int8"),
+           means=None, clip: str = "mse", progress=None) -> Plan:
+    """The plan meeting the budgets (bytes; None = unbounded) at the best estimated fidelity.
+
+    Sensitivity is measured for every precision in ``options``; the plan uses only those in ``allowed``
+    (by default int4/int8, which runtime_c runs today; int16 and float islands need its int16 QUANTIZE and
+    float kernels)."""
     layers = layer_names(base)
     base_sqnr = output_sqnr(base, samples, reference)
     n0 = _noise(base_sqnr)
@@ -254,7 +258,7 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
             est_noise, est_flash, est_ram = est_noise + dn, est_flash + df, est_ram + dr
         plan[name] = p
 
-    candidates = [n for n in layers if (n, "int4") in cost and cost[(n, "int4")][1] < 0]
+    candidates = [n for n in layers if "int4" in allowed and (n, "int4") in cost and cost[(n, "int4")][1] < 0]
     # 1. meet the flash budget: the set of int4 demotions with the least added noise that saves enough
     #    (0/1 knapsack over the bytes saved, in 16-byte units)
     if flash is not None and est_flash > flash:
@@ -276,7 +280,7 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
         if plan[n] != "int8":
             continue
         for p in ("int16", "float"):
-            if (n, p) in cost and cost[(n, p)][0] < 0:
+            if p in allowed and (n, p) in cost and cost[(n, p)][0] < 0:
                 dn, df, dr = cost[(n, p)]
                 ups.append((dn / max(df + dr, 1), n, p))
     for _, n, p in sorted(ups):
