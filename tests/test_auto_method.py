@@ -117,3 +117,15 @@ def test_convert_file_names_autos_choice(tmp_path):
     assert res.method == "auto" and res.chosen_method in ("minmax", "mse")
     assert f"auto chose {res.chosen_method}" in res.notes
     assert res.summary()["chosen_method"] == res.chosen_method
+
+
+def test_split_pass_cuts_rows_per_sample_of_flattening_fc():
+    # fc_flatten's FC turns each [1, 2, 2, 4] sample into 4 rows: the split must cut at 4 rows per sample
+    graph, _ = cases()["fc_flatten"]
+    xs = samples(graph, 20, seed=1)
+    first, second, _ = collect_stats(graph, [xs], "minmax", split=13, batch=8, progress=False)
+    for part, rows in ((first, xs[:13]), (second, xs[13:])):
+        want = calibrate(graph, [rows], "minmax", progress=False, engine="reference")
+        got = part.ranges()
+        for k in want:
+            assert got[k] == pytest.approx(want[k])
