@@ -235,30 +235,46 @@ void eq_fully_connected_s4(const eq_fc_params *, const eq_channel_quant *, int32
                            const int8_t *, const uint8_t *, const int32_t *, int8_t *);
 void eq_fully_connected_s4_avx2(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
                                 const int8_t *, const uint8_t *, const int32_t *, int8_t *);
+void eq_fully_connected_s4_avx512vnni(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
+                                      const int8_t *, const uint8_t *, const int32_t *, int8_t *);
 """
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
 
 
 @pytest.fixture(scope="module")
 def s4_shim(tmp_path_factory):
-    """The reference and AVX2 INT4 FC kernels in one small library (built with gcc into a temp dir)."""
+    """The reference, AVX2 and AVX-512 VNNI INT4 FC kernels in one small library (gcc, temp dir)."""
     if not (hasattr(os, "uname") and os.uname().machine in ("x86_64", "i686")):
         pytest.skip("x86 kernels")
     kernels = Path(__file__).resolve().parent.parent / "runtime_c" / "kernels"
     lib = tmp_path_factory.mktemp("s4shim") / "libs4.so"
     subprocess.run(["gcc", "-std=c99", "-O2", "-shared", "-fPIC", f"-I{kernels}", "-o", str(lib),
-                    str(kernels / "ref" / "fully_connected_s4.c"), str(kernels / "x86" / "fully_connected_s4.c")],
+                    str(kernels / "ref" / "fully_connected_s4.c"), str(kernels / "x86" / "fully_connected_s4.c"),
+                    str(kernels / "x86" / "fully_connected_s4_vnni.c")],
                    check=True)
     ffi = cffi.FFI()
     ffi.cdef(SHIM_CDEF)
     return ffi, ffi.dlopen(str(lib))
 
 
-def test_fully_connected_int4_avx2_equals_ref(s4_shim):
-    """AVX2 FC on packed nibbles gives the reference kernel's bytes: even and odd depths (odd ones fall
-    back), tails past 16, rows past 8, several batches, per-channel multipliers, offsets at their limits."""
+def test_fully_connected_int4_simd_equals_ref(s4_shim):
+    """AVX2 (and, on CPUs with it, AVX-512 VNNI) FC on packed nibbles gives the reference kernel's bytes:
+    even and odd depths (odd ones fall back), tails, rows past 8, several batches, per-channel
+    multipliers, input offsets at their limits, a filter offset."""
     ffi, lib = s4_shim
+    fns = [lib.eq_fully_connected_s4, lib.eq_fully_connected_s4_avx2]
+    flags = cpu_flags()
+    if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags:
+        fns.append(lib.eq_fully_connected_s4_avx512vnni)
     rng = np.random.default_rng(7)
-    cases = [(b, k, n) for b in (1, 3) for k in (2, 14, 16, 30, 33, 64, 130, 640) for n in (1, 7, 8, 13, 40)]
+    cases = [(b, k, n) for b in (1, 3) for k in (2, 14, 16, 30, 33, 64, 130, 258, 640) for n in (1, 7, 8, 13, 40)]
     inside = []
     for b, k, n in cases:
         x = rng.integers(-128, 128, (b, k), dtype=np.int8)
@@ -274,12 +290,13 @@ def test_fully_connected_int4_avx2_equals_ref(s4_shim):
             keep = [ffi.from_buffer("int32_t[]", mult), ffi.from_buffer("int32_t[]", shift)]
             q.multiplier, q.shift = keep
             outs = []
-            for fn in (lib.eq_fully_connected_s4, lib.eq_fully_connected_s4_avx2):
+            for fn in fns:
                 y = np.zeros((b, n), np.int8)
                 fn(p, q, b, k, n, ffi.from_buffer("int8_t[]", x), ffi.from_buffer("uint8_t[]", packed),
                    ffi.from_buffer("int32_t[]", bias), ffi.from_buffer("int8_t[]", y))
                 outs.append(y)
-            assert outs[0].tobytes() == outs[1].tobytes(), (b, k, n, in_off, f_off)
+            for o in outs[1:]:
+                assert o.tobytes() == outs[0].tobytes(), (b, k, n, in_off, f_off)
             inside.append(((outs[0] > -128) & (outs[0] < 127)).mean())
     assert np.mean(inside) > 0.5  # most outputs inside the range, not clamped
 
@@ -313,3 +330,17 @@ def test_int4_and_16x8_ref_kernels_in_fresh_process(tmp_path):
     subprocess.run([sys.executable, "-c", script], env=env, check=True)
     for i, want in enumerate(here):
         assert np.load(tmp_path / f"y{i}.npy").tobytes() == want.tobytes(), f"model {i}"
+
+
+def test_reference_kernels_pass_the_same_cases():
+    """On a SIMD host the cases above run the host paths (AVX2/VNNI INT4 FC, unpacked INT4 conv and
+    depthwise); run every INT4 and 16x8 case again in a process forced onto the reference kernels, which
+    are what microcontrollers run."""
+    if os.environ.get("EDGEQ_ISA") == "ref":
+        pytest.skip("this process already runs the reference kernels")
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist",
+                        str(Path(__file__)), "-k", "int4 or 16x8"],
+                       env=dict(os.environ, EDGEQ_ISA="ref"), cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-500:]

@@ -18,6 +18,24 @@ static inline int32_t eq_s4_at(const uint8_t *packed, int64_t i) {
   return (v ^ 8) - 8;
 }
 
+/* sum over j < n of (w[start + j] + w_off) * (x[j] + x_off), w packed INT4: a byte (two values) a step
+ * after aligning start. EQ_MAX_TAPS keeps the int32 sum from overflowing, as in the int8 kernels. */
+static inline int32_t eq_s4_dot(const uint8_t *w, int64_t start, const int8_t *x, int32_t n, int32_t x_off,
+                                int32_t w_off) {
+  int32_t acc = 0, j = 0;
+  if ((start & 1) && n > 0) {
+    acc += (eq_s4_at(w, start) + w_off) * (x[0] + x_off);
+    j = 1;
+  }
+  const uint8_t *bp = w + ((start + j) >> 1);
+  for (; j + 1 < n; j += 2, ++bp) {
+    const int32_t lo = ((*bp & 0x0F) ^ 8) - 8, hi = ((*bp >> 4) ^ 8) - 8;
+    acc += (lo + w_off) * (x[j] + x_off) + (hi + w_off) * (x[j + 1] + x_off);
+  }
+  if (j < n) acc += (eq_s4_at(w, start + j) + w_off) * (x[j] + x_off);
+  return acc;
+}
+
 /* ---- 16x8: int16 activations (zero point 0), int8 symmetric weights, bias NULL or int64 (acc32 == 0)
  * or int32 (acc32 == 1). acc32 == 0: int64 accumulator, requantized with the 48-bit-input form
  * (multiplier rounded to 16 bits); acc32 == 1: int32 (wrapping) accumulator and the two-step int32
@@ -68,6 +86,11 @@ void eq_fully_connected_s4(const eq_fc_params *p, const eq_channel_quant *q, int
 __attribute__((weak)) void eq_fully_connected_s4_avx2(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches, int32_t in_depth,
                                 int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
                                 int8_t *out);
+/* AVX-512 VNNI twin (kernels/x86/fully_connected_s4_vnni.c), weak for the same reason. */
+__attribute__((weak)) void eq_fully_connected_s4_avx512vnni(const eq_fc_params *p, const eq_channel_quant *q,
+                                                            int32_t batches, int32_t in_depth, int32_t out_depth,
+                                                            const int8_t *in, const uint8_t *weights,
+                                                            const int32_t *bias, int8_t *out);
 #endif
 
 /* ---- Float and hybrid. act_min/act_max: the fused activation's float clamp. */

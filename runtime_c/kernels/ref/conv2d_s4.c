@@ -29,7 +29,7 @@ void eq_conv2d_s4(const eq_conv_params *p, const eq_channel_quant *q, const eq_s
               if (x < 0 || x >= in_w) continue;
               const int8_t *ip = in + (((int64_t)b * in_h + y) * in_w + x) * in_c + (int64_t)g * f_c;
               const int64_t fi = (((int64_t)oc * kh + fy) * kw + fx) * f_c;
-              for (int32_t ic = 0; ic < f_c; ++ic) acc += eq_s4_at(filter, fi + ic) * (ip[ic] + p->input_offset);
+              acc += eq_s4_dot(filter, fi, ip, f_c, p->input_offset, 0);
             }
           }
           if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[oc]); /* wraps as TFLite's int32 does */

@@ -11,7 +11,7 @@ void eq_fully_connected_s4(const eq_fc_params *p, const eq_channel_quant *q, int
     for (int32_t o = 0; o < out_depth; ++o) {
       const int64_t row = (int64_t)o * in_depth;
       int32_t acc = 0;
-      for (int32_t d = 0; d < in_depth; ++d) acc += (eq_s4_at(weights, row + d) + p->filter_offset) * (x[d] + p->input_offset);
+      acc += eq_s4_dot(weights, row, x, in_depth, p->input_offset, p->filter_offset);
       if (bias) acc = (int32_t)((uint32_t)acc + (uint32_t)bias[o]); /* wraps as TFLite's int32 does */
       acc = eq_mul_by_quantized_mul_single(acc, q->multiplier[o], q->shift[o]) + p->output_offset;
       out[(int64_t)b * out_depth + o] = (int8_t)eq_clamp32(acc, p->act_min, p->act_max);
