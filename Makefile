@@ -5,7 +5,7 @@ VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgeq-setup
 
 
-.PHONY: setup system-deps runtime test test-all demo bench bench-convert bench-board firmware clean
+.PHONY: setup system-deps runtime test test-all demo bench bench-convert bench-lowbit bench-board firmware clean
 
 setup: $(STAMP) runtime
 
@@ -35,6 +35,10 @@ bench: setup
 
 bench-convert: setup
 	$(VPY) tools/bench_convert.py
+
+# Low-bit (16x8, W4A8, mixed) against TFLite's 16x8 PTQ and ai-edge-quantizer (pip install ai-edge-quantizer).
+bench-lowbit: setup
+	$(VPY) tools/bench_lowbit.py
 
 bench-board: setup
 	$(VPY) tools/bench_board.py

@@ -63,7 +63,7 @@ def _mm(a: np.ndarray, gram: np.ndarray) -> np.ndarray:
 
 
 def optimize_rounding(u: np.ndarray, gqq: np.ndarray, target: np.ndarray, const: np.ndarray, scale2: np.ndarray, *,
-                      iters: int = 300, lr: float = 0.1, reg: float = 0.01, warmup: float = 0.2) -> np.ndarray:
+                      iters: int = 300, lr: float = 0.3, reg: float = 0.01, warmup: float = 0.2) -> np.ndarray:
     """Integer weights [C, K] near u = W / s minimizing sum_c s_c^2 (Q_c Gqq Q_c^T - 2 target_c Q_c^T + const_c):
     the output error against the float layer when the layer sees the quantized model's inputs
     (target = u Gfq; Gqq, Gfq the Gram matrices of quantized/quantized and float/quantized inputs)."""
