@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeq.errors import UnsupportedError
 from edgeq.model.ir import Graph, Op, QuantParams, Tensor
 from edgeq.quantize import ptq
 from edgeq.quantize import qparams as qp
 
 INT16_MAX = 32767
+NO_INT16 = {"HARD_SWISH", "PRELU", "RSQRT", "SQUARED_DIFFERENCE", "BATCH_MATMUL"}  # no int16 kernel in TFLite
 FIXED_OUTPUT_16 = {"SOFTMAX": 1.0 / 32768.0, "LOGISTIC": 1.0 / 32768.0, "TANH": 1.0 / 32768.0}
 
 
@@ -105,6 +107,9 @@ def quantize_graph_16x8(graph: Graph, ranges: dict[str, tuple[float, float]], *,
     ``io`` is "int16" (the model's inputs/outputs are int16) or "float" (QUANTIZE/DEQUANTIZE added);
     ``weight_clip`` and ``means`` (bias correction) as in ptq.quantize_graph."""
     ptq.check_supported(graph)
+    for op in graph.ops:
+        if op.type in NO_INT16:
+            raise UnsupportedError(f"op {op} producing tensor {op.outputs[0]!r} has no 16x8 kernel in TFLite")
     g = ptq._working_copy(graph)
     params = _activation_params16(g, ranges)
     ptq._insert_requantize(g, params)
