@@ -9,6 +9,10 @@ void port_init(void);                 /* clocks, UART, counter; called once from
 void port_putc(uint8_t c);            /* blocking */
 void port_flush(void);                /* returns when the last byte has left the UART */
 int port_getc(void);                  /* a received byte, or -1 when none is waiting (never blocks) */
+/* A received byte, waiting up to timeout_ms (0: forever); -1 on timeout. frame.c has a polling version on
+ * port_ticks(); a board that can sleep until its UART interrupt overrides it (boards/common/cmsdk_wait.h),
+ * so an idle board costs its host nothing. */
+int port_getc_wait(uint32_t timeout_ms);
 
 /* The free-running counter (SysTick under QEMU's -icount, or DWT CYCCNT) in its raw ticks; ticks_to_count
  * converts a difference to the unit INFO reports (instructions or cycles). */
