@@ -125,6 +125,14 @@ def test_mixed_meets_budget_between_int4_and_int8(deep):
     assert set(d["plan"]["sensitivity"][next(iter(d["plan"]["precisions"]))]) >= {"int4", "int8", "int16", "float"}
 
 
+def test_mixed_ram_budget_on_runtime_arena(deep):
+    g, x = deep
+    r = convert_lowbit(write_tflite(g), calib=x[0], mixed=True, flash=10**6, ram=10**6, measure_passes=False)
+    assert "runtime_c's reference arena" in " ".join(r.plan.notes)
+    with pytest.raises(EdgeqError, match="ram budget cannot be met"):
+        convert_lowbit(write_tflite(g), calib=x[0], mixed=True, ram=100, measure_passes=False)
+
+
 def test_mixed_with_islands_allowed(deep):
     g, x = deep
     r = convert_lowbit(write_tflite(g), calib=x[0], mixed=True, target_sqnr=99.0, measure_passes=False,

@@ -173,6 +173,18 @@ def ram_estimate(g: Graph) -> int:
     return peak
 
 
+def arena_bytes(g: Graph) -> int | None:
+    """The reference-kernel arena runtime_c needs for the graph (what `edgeq analyze` reports as the
+    microcontroller arena), or None when runtime_c cannot load it."""
+    from edgeq.analyze import analyze
+    from edgeq.model.tflite_io import write_tflite
+
+    try:
+        return int(analyze(write_tflite(g)).ref.arena_bytes)
+    except Exception:  # noqa: BLE001 - any op runtime_c lacks: fall back to the estimate
+        return None
+
+
 @dataclass
 class Plan:
     precisions: dict[str, str]
@@ -301,18 +313,24 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
         g = build_mixed(float_graph, base, {k: v for k, v in plan.items() if v != "int8"}, ranges, means=means,
                         clip=clip)
         real_flash, real_ram = flash_bytes(g), ram_estimate(g)
+        if ram is not None:  # the budget is checked on runtime_c's own arena when it can load the model
+            arena = arena_bytes(g)
+            real_ram = arena if arena is not None else real_ram
         over = (flash is not None and real_flash > flash) or (ram is not None and real_ram > ram)
         if not over:
             break
         promoted = [n for n in layers if plan[n] in ("int16", "float")]
         if promoted:
             plan[promoted[-1]] = "int8"
-        elif pending:
+        elif pending and (flash is not None and real_flash > flash):
             apply(pending.pop(0), "int4")
         else:
-            raise EdgeqError(f"the budget (flash {flash}, ram {ram}) cannot be met: all-INT4 needs flash "
-                             f"{real_flash} B, ram {real_ram} B")
+            what = "flash" if flash is not None and real_flash > flash else "ram"
+            raise EdgeqError(f"the {what} budget cannot be met: the smallest plan found needs flash {real_flash} B, "
+                             f"ram {real_ram} B (budget flash {flash}, ram {ram}; INT4 weights do not shrink "
+                             f"activation memory)")
     notes = []
-    if ram is not None and ram0 > ram:
-        notes.append(f"RAM budget {ram} B is below the int8 activations ({ram0} B): weights do not change it")
+    if ram is not None:
+        notes.append("RAM: runtime_c's reference arena" if arena_bytes(g) is not None else
+                     "RAM: estimated from live activations (runtime_c cannot load this plan)")
     return Plan(plan, output_sqnr(g, samples, reference), real_flash, real_ram, sens, base_sqnr, notes)
