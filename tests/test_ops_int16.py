@@ -410,3 +410,30 @@ def test_mlperf_models_quantized_16x8_by_tflite(zoo, name):
         if interface == "int16":
             x = np.clip(np.round(x / rt.inputs[0].scale), -32768, 32767).astype(np.int16)
         assert_bit_exact(model, [x])
+
+
+# -------------------------------------------------------------------- int8-only builds (-DEQ_WITH_INT16=0)
+
+def test_int16_paths_compile_out(tmp_path):
+    """An image for int8-only models is built with -DEQ_WITH_INT16=0: the ops then reference no int16
+    kernel at all (so none is linked), while the default build does reference them."""
+    import shutil
+    import subprocess
+
+    if shutil.which("gcc") is None or shutil.which("nm") is None:
+        pytest.skip("needs gcc and nm")
+    rt = runtime.RUNTIME_DIR
+    ops = [p for p in sorted((rt / "src" / "ops").glob("*.c"))
+           if p.stem not in ("conv_2d", "depthwise_conv_2d", "fully_connected", "registry")]
+
+    def undefined_s16(flags):
+        out = tmp_path / ("off" if flags else "on")
+        out.mkdir()
+        subprocess.run(["gcc", "-std=c99", "-O2", *flags, f"-I{rt / 'include'}", f"-I{rt / 'src'}", f"-I{rt / 'kernels'}",
+                        "-c", *map(str, ops)], check=True, cwd=out)
+        nm = subprocess.run(["nm", "-u", *sorted(map(str, out.glob("*.o")))], capture_output=True, text=True,
+                            check=True).stdout
+        return {s for s in nm.split() if "_s16" in s or s == "eq_requantize_int"}
+
+    assert len(undefined_s16([])) >= 15  # the default build calls the int16 kernels
+    assert undefined_s16(["-DEQ_WITH_INT16=0"]) == set()

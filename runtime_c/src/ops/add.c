@@ -67,7 +67,7 @@ static eq_status prepare16(eq_ctx *ctx, eq_node *n) {
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 2 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
   const eq_tensor *a = n->in[0], *b = n->in[1], *out = n->out[0];
-  if (a->type == EQ_INT16 && b->type == EQ_INT16 && out->type == EQ_INT16) return prepare16(ctx, n);
+  if (EQ_IS_INT16(a) && EQ_IS_INT16(b) && EQ_IS_INT16(out)) return prepare16(ctx, n);
   EQ_ENSURE(a->type == EQ_INT8 && b->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(a->nq >= 1 && b->nq >= 1 && out->nq >= 1, EQ_ERR_QUANT);
   EQ_ENSURE(a->scale > 0.0f && b->scale > 0.0f && out->scale > 0.0f, EQ_ERR_QUANT);
@@ -85,7 +85,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
-  if (n->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(n->out[0])) {
     const add16_data *e = n->data;
     if (e->use_pot)
       eq_add_s16_pot(&e->pot, eq_num_elements(n->out[0]), n->in[0]->data, n->in[1]->data, n->out[0]->data);

@@ -4,6 +4,7 @@
 #include "../../kernels/eq_kernels_elementwise.h"
 #include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
+#include "int16_common.h"
 
 typedef struct {
   int32_t outer;
@@ -13,7 +14,7 @@ typedef struct {
 static eq_status concatenation_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in >= 1 && node->n_in <= EQ_MAX_OP_IO && node->n_out == 1, EQ_ERR_MODEL);
   const eq_tensor *out = node->out[0];
-  const int s16 = out->type == EQ_INT16;
+  const int s16 = EQ_IS_INT16(out);
   EQ_ENSURE(s16 ? (out->nq >= 1 && out->scale > 0.0f) : eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_opt_i32(&node->options, 1, 0) == EQ_ACT_NONE, EQ_ERR_UNSUPPORTED_TYPE);
   int32_t axis = eq_opt_i32(&node->options, 0, 0);
@@ -45,7 +46,7 @@ static eq_status concatenation_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status concatenation_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const concat_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     const int16_t *ins16[EQ_MAX_OP_IO];
     for (int32_t i = 0; i < node->n_in; ++i) ins16[i] = node->in[i]->data;
     eq_concatenation_s16(node->n_in, ins16, d->inner, d->outer, node->out[0]->data);

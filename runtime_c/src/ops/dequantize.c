@@ -2,12 +2,13 @@
 #include "../op_util.h"
 #include "eq_kernels_core.h"
 #include "eq_kernels_s16.h"
+#include "int16_common.h"
 
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_UINT8 || in->type == EQ_INT16) && out->type == EQ_FLOAT32,
+  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_UINT8 || EQ_IS_INT16(in)) && out->type == EQ_FLOAT32,
             EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_same_shape(in, out), EQ_ERR_SHAPE);
   EQ_ENSURE(in->nq == 1, EQ_ERR_QUANT);
@@ -17,7 +18,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
   const eq_tensor *in = n->in[0];
-  if (in->type == EQ_INT16) {
+  if (EQ_IS_INT16(in)) {
     eq_dequantize_s16(in->data, eq_num_elements(in), (double)in->scale, in->zero_point, n->out[0]->data);
     return EQ_OK;
   }

@@ -6,6 +6,14 @@
 #include "../op.h"
 #include "../op_util.h"
 
+/* -DEQ_WITH_INT16=0 builds the ops without their int16 paths (an image for int8-only models): int16 tensors
+ * are then refused with EQ_ERR_UNSUPPORTED_TYPE and, the branches being constant-false, no int16 kernel
+ * is referenced or linked. */
+#ifndef EQ_WITH_INT16
+#define EQ_WITH_INT16 1
+#endif
+#define EQ_IS_INT16(t) (EQ_WITH_INT16 && (t)->type == EQ_INT16)
+
 /* An int16 activation with per-tensor quantization, a positive scale and zero point 0 (LiteRT requires
  * symmetric int16 for every op that has an int16 kernel). */
 static inline int eq_is_q16(const eq_tensor *t) {

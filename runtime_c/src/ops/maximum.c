@@ -2,11 +2,12 @@
 #include "../../kernels/eq_kernels_ew.h"
 #include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
+#include "int16_common.h"
 
 static eq_status maximum_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *a = node->in[0], *b = node->in[1], *out = node->out[0];
-  EQ_ENSURE((a->type == EQ_INT8 || a->type == EQ_INT16) && b->type == a->type && out->type == a->type,
+  EQ_ENSURE((a->type == EQ_INT8 || EQ_IS_INT16(a)) && b->type == a->type && out->type == a->type,
             EQ_ERR_UNSUPPORTED_TYPE);
   eq_bcast *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
@@ -19,7 +20,7 @@ static eq_status maximum_prepare(eq_ctx *ctx, eq_node *node) {
 
 static eq_status maximum_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_maximum_s16(node->data, node->in[0]->data, node->in[1]->data, node->out[0]->data);
     return EQ_OK;
   }

@@ -15,7 +15,7 @@ typedef struct {
 static eq_status mean_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *axis = node->in[1], *out = node->out[0];
-  if (in->type == EQ_INT16 && out->type == EQ_INT16) EQ_ENSURE(eq_is_q16(in) && eq_is_q16(out), EQ_ERR_QUANT);
+  if (EQ_IS_INT16(in) && EQ_IS_INT16(out)) EQ_ENSURE(eq_is_q16(in) && eq_is_q16(out), EQ_ERR_QUANT);
   else EQ_ENSURE(eq_is_q8(in) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim <= EQ_MAX_DIMS, EQ_ERR_SHAPE);
   const int32_t n_axis = eq_num_elements(axis);
@@ -47,7 +47,7 @@ static eq_status mean_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status mean_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const mean_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_mean_s16(&d->p, d->ndim, d->dims, d->reduced, node->in[0]->data, node->out[0]->data);
     return EQ_OK;
   }

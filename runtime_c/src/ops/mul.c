@@ -13,7 +13,7 @@ typedef struct {
 static eq_status mul_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *a = node->in[0], *b = node->in[1], *out = node->out[0];
-  const int s16 = a->type == EQ_INT16 && b->type == EQ_INT16 && out->type == EQ_INT16;
+  const int s16 = EQ_IS_INT16(a) && EQ_IS_INT16(b) && EQ_IS_INT16(out);
   if (s16) EQ_ENSURE(eq_is_q16(a) && eq_is_q16(b) && eq_is_q16(out), EQ_ERR_QUANT);
   else EQ_ENSURE(eq_is_q8(a) && eq_is_q8(b) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   mul_data *d = eq_alloc_persistent(ctx, sizeof *d);
@@ -38,7 +38,7 @@ static eq_status mul_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status mul_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const mul_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_mul_s16(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
     return EQ_OK;
   }

@@ -7,6 +7,7 @@
 #include "../../kernels/eq_kernels_elementwise.h"
 #include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
+#include "int16_common.h"
 
 typedef struct {
   int32_t ndim;
@@ -17,7 +18,7 @@ typedef struct {
 static inline eq_status eq_pad_prepare(eq_ctx *ctx, eq_node *node, int v2) {
   EQ_ENSURE(node->n_in >= 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *pads = node->in[1], *out = node->out[0];
-  const int s16 = in->type == EQ_INT16 && out->type == EQ_INT16;
+  const int s16 = EQ_IS_INT16(in) && EQ_IS_INT16(out);
   EQ_ENSURE(s16 || (in->type == EQ_INT8 && out->type == EQ_INT8 && eq_is_q8(out)), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!s16 || (out->nq >= 1 && out->scale > 0.0f), EQ_ERR_QUANT);
   EQ_ENSURE(in->ndim <= EQ_MAX_DIMS && in->ndim == out->ndim, EQ_ERR_SHAPE);
@@ -54,7 +55,7 @@ static inline eq_status eq_pad_prepare(eq_ctx *ctx, eq_node *node, int v2) {
 static inline eq_status eq_pad_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const eq_pad_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16)
+  if (EQ_IS_INT16(node->out[0]))
     eq_pad_s16(d->ndim, d->dims, d->before, d->after, d->value, node->in[0]->data, node->out[0]->data);
   else
     eq_pad_s8(d->ndim, d->dims, d->before, d->after, (int8_t)d->value, node->in[0]->data, node->out[0]->data);

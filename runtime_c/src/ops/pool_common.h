@@ -5,6 +5,7 @@
 
 #include "../op_util.h"
 #include "eq_kernels_ew.h"
+#include "int16_common.h"
 
 typedef struct {
   eq_pool_params p;
@@ -14,7 +15,7 @@ typedef struct {
 static inline eq_status pool_prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_INT16) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE((in->type == EQ_INT8 || EQ_IS_INT16(in)) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1, EQ_ERR_QUANT);
   EQ_ENSURE(in->scale == out->scale && in->zero_point == out->zero_point, EQ_ERR_QUANT);

@@ -13,9 +13,9 @@ typedef struct {
 static eq_status prelu_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *alpha = node->in[1], *out = node->out[0];
-  if (in->type == EQ_INT16 || out->type == EQ_INT16) {
+  if (EQ_IS_INT16(in) || EQ_IS_INT16(out)) {
     /* LiteRT accepts an int16 alpha here but reads its bytes as int8: only int8 alpha is meaningful. */
-    EQ_ENSURE(in->type == EQ_INT16 && out->type == EQ_INT16 && eq_is_q8(alpha), EQ_ERR_UNSUPPORTED_TYPE);
+    EQ_ENSURE(EQ_IS_INT16(in) && EQ_IS_INT16(out) && eq_is_q8(alpha), EQ_ERR_UNSUPPORTED_TYPE);
     EQ_ENSURE(eq_is_q16(in) && eq_is_q16(out), EQ_ERR_QUANT);
   } else {
     EQ_ENSURE(eq_is_q8(in) && eq_is_q8(alpha) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
@@ -43,7 +43,7 @@ static eq_status prelu_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status prelu_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const prelu_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_prelu_s16(&d->p, &d->b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
     return EQ_OK;
   }

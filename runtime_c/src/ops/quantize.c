@@ -4,6 +4,7 @@
 #include "../op_util.h"
 #include "eq_kernels_core.h"
 #include "eq_kernels_s16.h"
+#include "int16_common.h"
 
 typedef struct {
   int32_t multiplier, shift;
@@ -14,6 +15,7 @@ static int is8(eq_type t) { return t == EQ_INT8 || t == EQ_UINT8; }
 
 /* The integer requantizations LiteRT supports that involve int16 or int32. */
 static int wide_pair(eq_type in, eq_type out) {
+  if (!EQ_WITH_INT16) return 0;
   if (in == EQ_INT16) return out == EQ_INT8 || out == EQ_INT16 || out == EQ_INT32;
   if (in == EQ_INT32) return out == EQ_INT8 || out == EQ_INT16;
   return in == EQ_INT8 && out == EQ_INT16;
@@ -22,12 +24,12 @@ static int wide_pair(eq_type in, eq_type out) {
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  const int from_float = in->type == EQ_FLOAT32 && (is8(out->type) || out->type == EQ_INT16);
+  const int from_float = in->type == EQ_FLOAT32 && (is8(out->type) || EQ_IS_INT16(out));
   EQ_ENSURE(from_float || (is8(in->type) && is8(out->type)) || wide_pair(in->type, out->type),
             EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_same_shape(in, out), EQ_ERR_SHAPE);
   EQ_ENSURE(out->nq == 1 && out->scale > 0.0f, EQ_ERR_QUANT);
-  if (in->type == EQ_INT16 && out->type == EQ_INT16) EQ_ENSURE(in->zero_point == 0 && out->zero_point == 0, EQ_ERR_QUANT);
+  if (EQ_IS_INT16(in) && EQ_IS_INT16(out)) EQ_ENSURE(in->zero_point == 0 && out->zero_point == 0, EQ_ERR_QUANT);
   quantize_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   d->count = eq_num_elements(in);
@@ -47,11 +49,11 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   if (in->type == EQ_FLOAT32) {
     if (out->type == EQ_INT8) eq_quantize_f32_s8(in->data, d->count, out->scale, out->zero_point, out->data);
     else if (out->type == EQ_UINT8) eq_quantize_f32_u8(in->data, d->count, out->scale, out->zero_point, out->data);
-    else eq_quantize_f32_s16(in->data, d->count, out->scale, out->zero_point, out->data);
+    else if (EQ_IS_INT16(out)) eq_quantize_f32_s16(in->data, d->count, out->scale, out->zero_point, out->data);
   } else if (is8(in->type) && is8(out->type)) {
     eq_requantize_8(in->data, in->type == EQ_INT8, d->count, in->zero_point, d->multiplier, d->shift,
                     out->zero_point, out->data, out->type == EQ_INT8);
-  } else {
+  } else if (EQ_WITH_INT16) {
     eq_requantize_int(in->data, in->type, d->count, in->zero_point, d->multiplier, d->shift, out->zero_point,
                       out->data, out->type);
   }

@@ -11,7 +11,7 @@
 static inline eq_status eq_relu_prepare(eq_ctx *ctx, eq_node *node, int relu6) {
   EQ_ENSURE(node->n_in == 1 && node->n_out == 1 && node->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *out = node->out[0];
-  const int s16 = in->type == EQ_INT16 && out->type == EQ_INT16;
+  const int s16 = EQ_IS_INT16(in) && EQ_IS_INT16(out);
   if (s16) EQ_ENSURE(eq_is_q16(in) && eq_is_q16(out), EQ_ERR_QUANT);
   else EQ_ENSURE(eq_is_q8(in) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_num_elements(in) == eq_num_elements(out), EQ_ERR_SHAPE);
@@ -36,7 +36,7 @@ static inline eq_status eq_relu_prepare(eq_ctx *ctx, eq_node *node, int relu6) {
 
 static inline eq_status eq_relu_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_relu_s16(node->data, eq_num_elements(node->in[0]), node->in[0]->data, node->out[0]->data);
     return EQ_OK;
   }

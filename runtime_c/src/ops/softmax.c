@@ -40,7 +40,7 @@ typedef struct {
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  if (in->type == EQ_INT16 && out->type == EQ_INT16) return prepare16(ctx, n);
+  if (EQ_IS_INT16(in) && EQ_IS_INT16(out)) return prepare16(ctx, n);
   EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && in->scale > 0.0f, EQ_ERR_QUANT);
@@ -66,7 +66,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
-  if (n->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(n->out[0])) {
     const softmax16_data *e = n->data;
     eq_softmax_s16(&e->p, e->rows, e->depth, n->in[0]->data, n->out[0]->data);
     return EQ_OK;

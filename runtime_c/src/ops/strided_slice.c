@@ -4,6 +4,7 @@
 #include "../../kernels/eq_kernels_elementwise.h"
 #include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
+#include "int16_common.h"
 
 typedef struct {
   int32_t ndim;
@@ -19,7 +20,7 @@ static eq_status strided_slice_prepare(eq_ctx *ctx, eq_node *node) {
   const eq_tensor *in = node->in[0], *begin = node->in[1], *end = node->in[2], *strides = node->in[3];
   const eq_tensor *out = node->out[0];
   EQ_ENSURE(in && begin && end && strides, EQ_ERR_MODEL);
-  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_INT16) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE((in->type == EQ_INT8 || EQ_IS_INT16(in)) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
   const int32_t n = eq_num_elements(begin);
   EQ_ENSURE(begin->ndim == 1 && end->ndim == 1 && strides->ndim == 1 && n <= 31, EQ_ERR_SHAPE);
   EQ_ENSURE(eq_num_elements(end) == n && eq_num_elements(strides) >= n, EQ_ERR_SHAPE);
@@ -126,7 +127,7 @@ static eq_status strided_slice_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status strided_slice_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const slice_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_strided_slice_s16(d->ndim, d->dims, d->start, d->stop, d->stride, node->in[0]->data, node->out[0]->data);
     return EQ_OK;
   }

@@ -57,7 +57,7 @@ static eq_status sub16_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status sub_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *a = node->in[0], *b = node->in[1], *out = node->out[0];
-  if (a->type == EQ_INT16 && b->type == EQ_INT16 && out->type == EQ_INT16) return sub16_prepare(ctx, node);
+  if (EQ_IS_INT16(a) && EQ_IS_INT16(b) && EQ_IS_INT16(out)) return sub16_prepare(ctx, node);
   EQ_ENSURE(eq_is_q8(a) && eq_is_q8(b) && eq_is_q8(out), EQ_ERR_UNSUPPORTED_TYPE);
   sub_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
@@ -73,7 +73,7 @@ static eq_status sub_prepare(eq_ctx *ctx, eq_node *node) {
 /* Both inputs go to twice the larger input scale, with 20 bits of headroom (15 for int16). */
 static eq_status general_params(const eq_tensor *a, const eq_tensor *b, const eq_tensor *out, int32_t act,
                                 eq_sub_params *p) {
-  p->left_shift = out->type == EQ_INT16 ? 15 : 20;
+  p->left_shift = EQ_IS_INT16(out) ? 15 : 20;
   const float twice_max = 2.0f * (a->scale > b->scale ? a->scale : b->scale);
   eq_status st = quantize_below_one((double)a->scale / twice_max, &p->in1_multiplier, &p->in1_shift);
   if (st == EQ_OK) st = quantize_below_one((double)b->scale / twice_max, &p->in2_multiplier, &p->in2_shift);
@@ -89,7 +89,7 @@ static eq_status general_params(const eq_tensor *a, const eq_tensor *b, const eq
 
 static eq_status sub_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     const sub16_data *e = node->data;
     if (e->use_pot) eq_sub_s16_pot(&e->pot, &e->general.b, node->in[0]->data, node->in[1]->data, node->out[0]->data);
     else eq_sub_s16(&e->general.p, &e->general.b, node->in[0]->data, node->in[1]->data, node->out[0]->data);

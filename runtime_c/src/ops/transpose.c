@@ -2,6 +2,7 @@
 #include "../../kernels/eq_kernels_elementwise.h"
 #include "../../kernels/eq_kernels_s16.h"
 #include "elementwise_common.h"
+#include "int16_common.h"
 
 typedef struct {
   int32_t ndim;
@@ -11,7 +12,7 @@ typedef struct {
 static eq_status transpose_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(node->n_in == 2 && node->n_out == 1 && node->in[0] && node->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = node->in[0], *perm = node->in[1], *out = node->out[0];
-  EQ_ENSURE((in->type == EQ_INT8 || in->type == EQ_INT16) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE((in->type == EQ_INT8 || EQ_IS_INT16(in)) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim <= EQ_MAX_DIMS && out->ndim == in->ndim, EQ_ERR_SHAPE);
   EQ_ENSURE(perm->ndim == 1 && perm->dims[0] == in->ndim, EQ_ERR_SHAPE);
   EQ_ENSURE(eq_is_const_index(perm, in->ndim), EQ_ERR_UNSUPPORTED_TYPE);
@@ -35,7 +36,7 @@ static eq_status transpose_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status transpose_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const transpose_data *d = node->data;
-  if (node->out[0]->type == EQ_INT16) {
+  if (EQ_IS_INT16(node->out[0])) {
     eq_transpose_s16(d->ndim, d->dims, d->perm, node->in[0]->data, node->out[0]->data);
     return EQ_OK;
   }
