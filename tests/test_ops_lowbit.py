@@ -344,3 +344,36 @@ def test_reference_kernels_pass_the_same_cases():
                        env=dict(os.environ, EDGEQ_ISA="ref"), cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-500:]
+
+
+def test_sanitizers_flips_of_lowbit_models(tmp_path):
+    """INT4, 16x8 (int64 bias) and hybrid one-op models under AddressSanitizer + UBSan
+    (runtime_c/tests/eq_check.c): every truncation and 300 bit-flipped copies each, on the reference
+    kernels and on this machine's SIMD ones. A flipped bias or scale must not overflow the 64-bit
+    requantization or the double rounding."""
+    from test_hybrid import build as build_float
+
+    root = Path(__file__).resolve().parent.parent / "runtime_c"
+    r = subprocess.run(["make", "-s", "-j2", "-C", str(root), "asan"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-1500:]
+    rng = np.random.default_rng(11)
+    base = dict(rng=rng, act="RELU", per_channel=True, batch=2, bias=True)
+    layers_ = [dict(base, kind="conv", h=6, w=5, cin=4, fcin=2, cout=4, kh=3, kw=2, padding="SAME", stride=(2, 1),
+                    dil=(1, 2), oh=3, ow=5),
+               dict(base, kind="dw", h=6, w=5, cin=3, mult=2, cout=6, kh=3, kw=3, padding="VALID", stride=(1, 1),
+                    dil=(1, 1), oh=4, ow=3),
+               dict(base, kind="fc", in_depth=34, out_depth=9)]
+    models = []
+    for L in layers_:
+        models.append(as_int4(build(L, "int8", 7, "int32", in_zp=3, out_zp=-2)[0], "filter"))
+        models.append(build(L, "int16", 127, "int64")[0])
+        models.append(build_float(L, hybrid=True, asymmetric=True)[0])
+    for i, m in enumerate(models):
+        p = tmp_path / f"m{i}.tflite"
+        p.write_bytes(m)
+        for isa in ("ref", None):
+            env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", **({"EDGEQ_ISA": isa} if isa else {}))
+            r = subprocess.run([str(root / "build" / "asan" / "eq_check"), str(p), "300", "5"], capture_output=True,
+                               text=True, env=env, timeout=300)
+            assert r.returncode == 0 and "runtime error" not in r.stderr, (i, isa, r.stderr[-2000:])
+            assert "ok:" in r.stdout, (i, isa, r.stdout[-500:])

@@ -52,15 +52,27 @@ void eq_fully_connected_s16(const eq_fc_params *p, const double *scale, int32_t 
                             int32_t out_depth, const int16_t *in, const int8_t *weights, const void *bias,
                             int acc32, int16_t *out);
 
-/* The 48-bit-input requantization of int64 accumulators. */
+/* The 48-bit-input requantization of int64 accumulators (shift in [-31, 7], which the ops check). x is
+ * clamped to the 48 bits LiteRT assumes, so a corrupted bias cannot overflow; the result saturates. */
 static inline int32_t eq_mul_by_quantized_mul_64(int64_t x, int32_t multiplier, int32_t shift) {
+  const int64_t lim = (int64_t)1 << 47;
+  x = x < -lim ? -lim : (x > lim - 1 ? lim - 1 : x);
   const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
   const int total = 15 - shift;
-  return (int32_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
+  const int64_t r = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
+  return r < INT32_MIN ? INT32_MIN : (r > INT32_MAX ? INT32_MAX : (int32_t)r);
 }
 
-/* std::round (half away from zero) of a double, without libm; |x| < 2^62. */
+/* An int64 bias clamped to 2^47 in magnitude: accumulators stay far from int64 overflow (real biases
+ * are far smaller; LiteRT assumes the sum fits 48 bits). */
+static inline int64_t eq_bias64(int64_t b) {
+  const int64_t lim = (int64_t)1 << 47;
+  return b < -lim ? -lim : (b > lim ? lim : b);
+}
+
+/* std::round (half away from zero) of a double, without libm; saturates beyond 2^62 (NaN gives 0). */
 static inline int64_t eq_round_half_away(double x) {
+  if (!(x > -4.6e18 && x < 4.6e18)) return x != x ? 0 : (x < 0 ? -((int64_t)1 << 62) : ((int64_t)1 << 62));
   int64_t t = (int64_t)x; /* truncates toward zero */
   const double frac = x - (double)t;
   if (frac >= 0.5) t++;

@@ -36,7 +36,7 @@ void eq_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_
             const uint32_t a = (uint32_t)acc + (bias ? (uint32_t)((const int32_t *)bias)[oc] : 0u);
             v = eq_mul_by_quantized_mul((int32_t)a, q->multiplier[oc], q->shift[oc]);
           } else {
-            if (bias) acc += ((const int64_t *)bias)[oc];
+            if (bias) acc += eq_bias64(((const int64_t *)bias)[oc]);
             v = eq_mul_by_quantized_mul_64(acc, q->multiplier[oc], q->shift[oc]);
           }
           o[oc] = (int16_t)eq_clamp32(v, p->act_min, p->act_max);

@@ -30,7 +30,7 @@ void eq_depthwise_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q,
                        in[(((int64_t)b * in_h + y) * in_w + x) * in_c + ic];
               }
             }
-            if (bias) acc += bias[oc];
+            if (bias) acc += eq_bias64(bias[oc]);
             const int32_t v = eq_mul_by_quantized_mul_64(acc, q->multiplier[oc], q->shift[oc]);
             o[oc] = (int16_t)eq_clamp32(v, p->act_min, p->act_max);
           }

@@ -18,7 +18,7 @@ void eq_fully_connected_s16(const eq_fc_params *p, const double *scale, int32_t 
         if (bias) a += (uint32_t)((const int32_t *)bias)[o];
         acc = (int32_t)a;
       } else if (bias) {
-        acc += ((const int64_t *)bias)[o];
+        acc += eq_bias64(((const int64_t *)bias)[o]);
       }
       int64_t v = eq_round_half_away((double)acc * scale[o]);
       v = v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v);

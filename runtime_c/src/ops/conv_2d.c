@@ -140,6 +140,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (st != EQ_OK) return st;
   st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
   if (st != EQ_OK) return st;
+  if (s16 && (st = eq_check_shifts_16x8(&d->q, oc)) != EQ_OK) return st;
   /* Constant weights are packed once when the variant packs this shape; eval then skips repacking. */
   d->packed = NULL;
   n->data = d;

@@ -124,6 +124,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (st != EQ_OK) return st;
   st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
   if (st != EQ_OK) return st;
+  if (s16 && (st = eq_check_shifts_16x8(&d->q, oc)) != EQ_OK) return st;
   n->data = d;
   if (s16 || (w->type == EQ_INT4 && !unpack4)) return EQ_OK; /* reference kernels, no scratch */
   if (unpack4) {

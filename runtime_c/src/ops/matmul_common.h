@@ -61,6 +61,12 @@ static inline const float *eq_filter_scales(eq_ctx *ctx, const eq_tensor *w, int
   return s;
 }
 
+/* 16x8 conv and depthwise requantize int64 accumulators with shifts in [-31, 7] only (LiteRT's range). */
+static inline eq_status eq_check_shifts_16x8(const eq_channel_quant *q, int32_t channels) {
+  for (int32_t c = 0; c < channels; ++c) EQ_ENSURE(q->shift[c] >= -31 && q->shift[c] <= 7, EQ_ERR_QUANT);
+  return EQ_OK;
+}
+
 /* Whether INT4 weights are unpacked to int8 at prepare (into persistent memory) so the int8 SIMD
  * kernels run them: on x86 hosts with a SIMD variant chosen only. The reference kernels (and so every
  * microcontroller build) read the nibbles in place and never keep an int8 copy. */
