@@ -229,7 +229,9 @@ def test_weights_symmetric_per_channel():
 
 
 def test_weight_mse_clipping_reduces_error():
-    w = rng.standard_t(2, size=(8, 256)).astype(np.float32)
+    # its own seed: with the shared generator the draw depended on which tests ran first in the worker, and
+    # about one draw in ten has no channel where clipping pays
+    w = np.random.default_rng(0).standard_t(2, size=(8, 256)).astype(np.float32)
     errs = {}
     for clip in ("minmax", "mse"):
         q = qp.weight_qparams(w, 0, clip)
