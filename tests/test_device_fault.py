@@ -14,6 +14,7 @@ import random
 import shutil
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -290,3 +291,50 @@ def test_dropped_connection_mid_upload_keeps_the_previous_model(target, models):
     finally:
         proxy.close()
     assert in_place(target, models) == 0
+
+
+def test_a_frame_cut_short_is_naked_within_milliseconds(target):
+    """A request missing its last bytes is NAKed after the board's inter-byte timeout, in real time (on
+    QEMU 5 ms, where a 100 ms timeout counted in instructions once lasted ~2 s of polling), and the board
+    then serves the next request as usual."""
+    c = target.client()
+    try:
+        c.connect()
+        for seq in (11, 12, 13):
+            wire = F.encode(F.MODEL_INFO, seq, bytes(100))[:-3]
+            start = time.monotonic()
+            c.t.write(wire)
+            got = c.reader.next(start + 2.0)
+            elapsed = time.monotonic() - start
+            assert isinstance(got, F.Frame) and (got.type, got.seq) == (F.NAK, seq), got
+            assert elapsed < 0.5, f"NAK after {elapsed:.3f} s"
+        c.model_info()
+    finally:
+        c.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_emulated_board_sleeps(target):
+    """Between requests the firmware waits in WFI for the UART interrupt: QEMU uses next to no host CPU
+    (a firmware polling the UART kept a host core ~85 % busy)."""
+    if target.kind != "qemu":
+        pytest.skip("the fake board is a thread of this process: there is no emulated CPU to idle")
+    from edgeq.device import qemu
+
+    c = target.client()
+    try:
+        c.connect()
+        c.model_info()
+    finally:
+        c.close()
+    pid = qemu.status(target.name).pid
+    time.sleep(0.3)
+    cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+    time.sleep(2.0)
+    share = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    assert share < 0.1, f"idle QEMU used {share:.0%} of a host core"
+
