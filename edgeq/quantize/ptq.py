@@ -166,6 +166,8 @@ def _bias_shift(op: Op, w: np.ndarray, wq: np.ndarray, q: QuantParams, mean_in: 
     if op.type == "DEPTHWISE_CONV_2D":
         mult = w.shape[3] // m.size
         return dw.sum(axis=(0, 1, 2), dtype=np.float64) * np.repeat(m, mult)
+    if dw.ndim == 2 and dw.shape[1] == m.size:  # FULLY_CONNECTED: one float32 matrix-vector product
+        return (dw @ m.astype(np.float32)).astype(np.float64)
     return dw.reshape(dw.shape[0], -1, m.size).sum(axis=1, dtype=np.float64) @ m
 
 
