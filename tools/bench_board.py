@@ -28,7 +28,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ZOO = Path(os.environ.get("EDGEQ_ZOO", "/work/shared/models"))
+ZOO = Path(os.environ.get("EDGEQ_ZOO") or Path(__file__).resolve().parents[2] / "shared" / "models")
 MODELS = {  # short name -> file under the zoo
     "kws": "mlperf_tiny/kws_ref_model.tflite",
     "vww": "mlperf_tiny/vww_96_int8.tflite",
