@@ -1,10 +1,11 @@
-/* Shared prepare of AVERAGE_POOL_2D and MAX_POOL_2D, int8 or int16 (Pool2DOptions: padding 0,
+/* Shared prepare of AVERAGE_POOL_2D and MAX_POOL_2D, int8, int16 or float32 (Pool2DOptions: padding 0,
  * stride_w 1, stride_h 2, filter_width 3, filter_height 4, activation 5). */
 #ifndef EDGEQ_POOL_COMMON_H
 #define EDGEQ_POOL_COMMON_H
 
 #include "../op_util.h"
 #include "eq_kernels_ew.h"
+#include "eq_kernels_f32.h"
 #include "int16_common.h"
 
 typedef struct {
@@ -12,14 +13,35 @@ typedef struct {
   eq_shape4 in, out;
 } pool_data;
 
+/* float32 adds the fused activation as a float clamp (a separate record: the int8 one stays as it was) */
+typedef struct {
+  pool_data base;
+  float act_min, act_max;
+} pool_f32_data;
+
+/* TFLite's CalculateActivationRange for float: the type's finite extremes when there is no bound. */
+static inline eq_status pool_f32_activation(int32_t act, float *lo, float *hi) {
+  const float big = 3.402823466e38f;
+  switch (act) {
+    case EQ_ACT_NONE: *lo = -big; *hi = big; return EQ_OK;
+    case EQ_ACT_RELU: *lo = 0.0f; *hi = big; return EQ_OK;
+    case EQ_ACT_RELU6: *lo = 0.0f; *hi = 6.0f; return EQ_OK;
+    case EQ_ACT_RELU_N1_TO_1: *lo = -1.0f; *hi = 1.0f; return EQ_OK;
+    default: return EQ_ERR_UNSUPPORTED_TYPE;
+  }
+}
+
 static inline eq_status pool_prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
-  EQ_ENSURE((in->type == EQ_INT8 || EQ_IS_INT16(in)) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
+  const int f32 = in->type == EQ_FLOAT32;
+  EQ_ENSURE((in->type == EQ_INT8 || EQ_IS_INT16(in) || f32) && out->type == in->type, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
-  EQ_ENSURE(in->nq >= 1 && out->nq >= 1, EQ_ERR_QUANT);
-  EQ_ENSURE(in->scale == out->scale && in->zero_point == out->zero_point, EQ_ERR_QUANT);
-  pool_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  if (!f32) {
+    EQ_ENSURE(in->nq >= 1 && out->nq >= 1, EQ_ERR_QUANT);
+    EQ_ENSURE(in->scale == out->scale && in->zero_point == out->zero_point, EQ_ERR_QUANT);
+  }
+  pool_data *d = eq_alloc_persistent(ctx, f32 ? sizeof(pool_f32_data) : sizeof(pool_data));
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_shape4_of(in, &d->in);
   eq_shape4_of(out, &d->out);
@@ -46,7 +68,14 @@ static inline eq_status pool_prepare(eq_ctx *ctx, eq_node *n) {
     const int32_t ix = x * p->stride_w - p->pad_w;
     EQ_ENSURE(ix + p->filter_w > 0 && ix < d->in.w, EQ_ERR_SHAPE);
   }
-  eq_status st = eq_activation_range(eq_opt_i32(o, 5, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
+  eq_status st;
+  if (f32) {
+    pool_f32_data *e = (pool_f32_data *)d;
+    p->act_min = p->act_max = 0; /* unused: the float clamp below applies */
+    st = pool_f32_activation(eq_opt_i32(o, 5, EQ_ACT_NONE), &e->act_min, &e->act_max);
+  } else {
+    st = eq_activation_range(eq_opt_i32(o, 5, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
+  }
   if (st != EQ_OK) return st;
   n->data = d;
   return EQ_OK;

@@ -2,11 +2,29 @@
  * SoftmaxOptions: beta 0. beta * input_scale is turned into a Q5.26 multiplier capped at 2^31 - 1, and
  * differences below -floor(31 * 2^26 / 2^shift) are treated as exp = 0 (TFLite's input radius).
  * int16 -> int16 (symmetric, output scale 2^-15): LiteRT's table-based kernel, with beta * input_scale
- * mapped so that a difference of -10.0 becomes -65535. */
+ * mapped so that a difference of -10.0 becomes -65535. float32 -> float32: exp(beta * (x - max)) / sum. */
 #include "../op_util.h"
 #include "eq_kernels_core.h"
+#include "eq_kernels_f32.h"
 #include "eq_kernels_s16.h"
 #include "int16_common.h"
+
+typedef struct {
+  float beta;
+  int32_t rows, depth;
+} softmax_f32_data;
+
+static eq_status prepare_f32(eq_ctx *ctx, eq_node *n) {
+  const eq_tensor *in = n->in[0], *out = n->out[0];
+  EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
+  softmax_f32_data *d = eq_alloc_persistent(ctx, sizeof *d);
+  EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
+  d->beta = eq_opt_f32(&n->options, 0, 0.0f);
+  d->depth = in->dims[in->ndim - 1];
+  d->rows = d->depth ? eq_num_elements(in) / d->depth : 0;
+  n->data = d;
+  return EQ_OK;
+}
 
 typedef struct {
   eq_softmax_s16_params p;
@@ -41,6 +59,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in == 1 && n->n_out == 1 && n->in[0], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *out = n->out[0];
   if (EQ_IS_INT16(in) && EQ_IS_INT16(out)) return prepare16(ctx, n);
+  if (in->type == EQ_FLOAT32 && out->type == EQ_FLOAT32) return prepare_f32(ctx, n);
   EQ_ENSURE(in->type == EQ_INT8 && out->type == EQ_INT8, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
   EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && in->scale > 0.0f, EQ_ERR_QUANT);
@@ -66,6 +85,11 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
   (void)ctx;
+  if (n->out[0]->type == EQ_FLOAT32) {
+    const softmax_f32_data *f = n->data;
+    eq_softmax_f32(f->beta, f->rows, f->depth, n->in[0]->data, n->out[0]->data);
+    return EQ_OK;
+  }
   if (EQ_IS_INT16(n->out[0])) {
     const softmax16_data *e = n->data;
     eq_softmax_s16(&e->p, e->rows, e->depth, n->in[0]->data, n->out[0]->data);
