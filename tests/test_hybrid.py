@@ -19,7 +19,6 @@ from onemodel import build_op_model, spec
 from test_ops_lowbit import layers, repack
 
 from edgeq import runtime
-from edgeq.errors import UnsupportedError
 
 CASES = settings(max_examples=25, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -169,9 +168,6 @@ def test_kws_hybrid_layers(zoo):
     assert worst_rel < 0.15
 
 
-@pytest.mark.xfail(raises=UnsupportedError, strict=True,
-                   reason="float AVERAGE_POOL_2D and SOFTMAX kernels exist (kernels/ref/pooling_f32.c, "
-                          "softmax_f32.c) but their ops do not call them yet")
 def test_kws_hybrid_model(zoo):
     """The whole model (adds float AVERAGE_POOL_2D, RESHAPE, float FULLY_CONNECTED, SOFTMAX): within a few
     ulp of BUILTIN_REF (softmax's exp), and no farther from LiteRT's default kernels than BUILTIN_REF is."""

@@ -226,6 +226,38 @@ def test_fully_connected_int4(L):
     check_int4(L)
 
 
+# ---------------------------------------------------------------------------- W4A16 (INT4 weights, 16x8)
+
+def check_w4a16(L, vs_litert: bool):
+    model8, x = build(L, "int16", 7, "int64")
+    model4 = as_int4(model8, "filter")
+    got = run_runtime(model4, x)
+    assert_same(got, run_runtime(model8, x), f"{L['kind']} W4A16 vs 16x8 on unpacked weights")
+    if vs_litert:
+        (ref,) = run_reference(model4, x)
+        assert_same(got, ref, f"{L['kind']} W4A16 vs LiteRT")
+
+
+@CASES
+@given(layers("conv"))
+def test_conv_w4a16_16x8(L):
+    check_w4a16(L, vs_litert=True)
+
+
+@CASES
+@given(layers("fc"))
+def test_fully_connected_w4a16_16x8(L):
+    check_w4a16(L, vs_litert=True)
+
+
+@CASES
+@given(layers("dw"))
+def test_depthwise_w4a16_16x8(L):
+    """An edgeq extension: LiteRT 2.3's 16x8 depthwise reads INT4 filters as int8 bytes, so the oracle is
+    the 16x8 kernel on the unpacked weights."""
+    check_w4a16(L, vs_litert=False)
+
+
 # ------------------------------------------------------------------------------------ x86 SIMD vs ref
 
 SHIM_CDEF = """

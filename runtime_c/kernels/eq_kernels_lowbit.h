@@ -36,21 +36,27 @@ static inline int32_t eq_s4_dot(const uint8_t *w, int64_t start, const int8_t *x
   return acc;
 }
 
-/* ---- 16x8: int16 activations (zero point 0), int8 symmetric weights, bias NULL or int64 (acc32 == 0)
+/* Weight i of an int8 or packed INT4 filter. */
+static inline int32_t eq_w_at(const void *w, int int4, int64_t i) {
+  return int4 ? eq_s4_at((const uint8_t *)w, i) : ((const int8_t *)w)[i];
+}
+
+/* ---- 16x8: int16 activations (zero point 0), int8 symmetric weights (or packed INT4 ones when
+ * filter_int4: W4A16, the same arithmetic on the nibbles), bias NULL or int64 (acc32 == 0)
  * or int32 (acc32 == 1). acc32 == 0: int64 accumulator, requantized with the 48-bit-input form
  * (multiplier rounded to 16 bits); acc32 == 1: int32 (wrapping) accumulator and the two-step int32
  * form, as LiteRT's templates resolve them (the op's quantized_bias_type option chooses). */
 void eq_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
-                   const int16_t *in, const eq_shape4 *filter_shape, const int8_t *filter,
+                   const int16_t *in, const eq_shape4 *filter_shape, const void *filter, int filter_int4,
                    const void *bias, int acc32, const eq_shape4 *out_shape, int16_t *out);
 void eq_depthwise_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
-                             const int16_t *in, const eq_shape4 *filter_shape, const int8_t *filter,
+                             const int16_t *in, const eq_shape4 *filter_shape, const void *filter, int filter_int4,
                              const int64_t *bias, const eq_shape4 *out_shape, int16_t *out);
 /* FULLY_CONNECTED 16x8 requantizes with round(acc * scale[o]) in double, scale[o] =
  * input_scale * filter_scale[o] / output_scale (LiteRT's reference FC does not use multipliers). */
 void eq_fully_connected_s16(const eq_fc_params *p, const double *scale, int32_t batches, int32_t in_depth,
-                            int32_t out_depth, const int16_t *in, const int8_t *weights, const void *bias,
-                            int acc32, int16_t *out);
+                            int32_t out_depth, const int16_t *in, const void *weights, int weights_int4,
+                            const void *bias, int acc32, int16_t *out);
 
 /* The 48-bit-input requantization of int64 accumulators (shift in [-31, 7], which the ops check). x is
  * clamped to the 48 bits LiteRT assumes, so a corrupted bias cannot overflow; the result saturates. */

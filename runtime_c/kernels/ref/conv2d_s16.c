@@ -1,11 +1,11 @@
-/* CONV_2D 16x8: int16 input and output (zero point 0), int8 weights, int64 or int32 bias, grouped
+/* CONV_2D 16x8: int16 input and output (zero point 0), int8 or packed INT4 weights, int64 or int32 bias, grouped
  * when the filter's depth divides the input's. LiteRT's reference: no input offset; int64 accumulator
  * with the 48-bit requantization, or int32 (wrapping) with the two-step one; no output offset. */
 #include "eq_kernels_lowbit.h"
 #include "ref/fixedpoint.h"
 
 void eq_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
-                   const int16_t *in, const eq_shape4 *filter_shape, const int8_t *filter,
+                   const int16_t *in, const eq_shape4 *filter_shape, const void *filter, int filter_int4,
                    const void *bias, int acc32, const eq_shape4 *out_shape, int16_t *out) {
   const int32_t in_h = in_shape->h, in_w = in_shape->w, in_c = in_shape->c;
   const int32_t kh = filter_shape->h, kw = filter_shape->w, f_c = filter_shape->c;
@@ -27,8 +27,13 @@ void eq_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_
               const int32_t x = x0 + p->dilation_w * fx;
               if (x < 0 || x >= in_w) continue;
               const int16_t *ip = in + (((int64_t)b * in_h + y) * in_w + x) * in_c + (int64_t)g * f_c;
-              const int8_t *fp = filter + (((int64_t)oc * kh + fy) * kw + fx) * f_c;
-              for (int32_t ic = 0; ic < f_c; ++ic) acc += fp[ic] * ip[ic];
+              const int64_t fi = (((int64_t)oc * kh + fy) * kw + fx) * f_c;
+              if (filter_int4) {
+                for (int32_t ic = 0; ic < f_c; ++ic) acc += eq_s4_at(filter, fi + ic) * ip[ic];
+              } else {
+                const int8_t *fp = (const int8_t *)filter + fi;
+                for (int32_t ic = 0; ic < f_c; ++ic) acc += fp[ic] * ip[ic];
+              }
             }
           }
           int32_t v;

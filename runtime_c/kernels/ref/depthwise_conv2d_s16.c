@@ -1,10 +1,12 @@
 /* DEPTHWISE_CONV_2D 16x8: int16 input/output (zero point 0), int8 weights, int64 bias, int64
- * accumulator and the 48-bit requantization (LiteRT's reference; it has no int32-bias form). */
+ * accumulator and the 48-bit requantization (LiteRT's reference; it has no int32-bias form). Packed
+ * INT4 weights (W4A16) get the same arithmetic on the nibbles: an edgeq extension, since LiteRT 2.3's
+ * 16x8 depthwise reads INT4 filters as if they were int8 bytes (see kernels/README.md). */
 #include "eq_kernels_lowbit.h"
 #include "ref/fixedpoint.h"
 
 void eq_depthwise_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
-                             const int16_t *in, const eq_shape4 *filter_shape, const int8_t *filter,
+                             const int16_t *in, const eq_shape4 *filter_shape, const void *filter, int filter_int4,
                              const int64_t *bias, const eq_shape4 *out_shape, int16_t *out) {
   const int32_t in_h = in_shape->h, in_w = in_shape->w, in_c = in_shape->c;
   const int32_t kh = filter_shape->h, kw = filter_shape->w;
@@ -26,7 +28,7 @@ void eq_depthwise_conv2d_s16(const eq_conv_params *p, const eq_channel_quant *q,
               for (int32_t fx = 0; fx < kw; ++fx) {
                 const int32_t x = x0 + p->dilation_w * fx;
                 if (x < 0 || x >= in_w) continue;
-                acc += (int64_t)filter[((int64_t)fy * kw + fx) * out_c + oc] *
+                acc += (int64_t)eq_w_at(filter, filter_int4, ((int64_t)fy * kw + fx) * out_c + oc) *
                        in[(((int64_t)b * in_h + y) * in_w + x) * in_c + ic];
               }
             }

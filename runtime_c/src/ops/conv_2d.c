@@ -114,7 +114,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
   const int s16 = in->type == EQ_INT16;
   EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4)) ||
-                (s16 && out->type == EQ_INT16 && w->type == EQ_INT8),
+                (s16 && out->type == EQ_INT16 && (w->type == EQ_INT8 || w->type == EQ_INT4)),
             EQ_ERR_UNSUPPORTED_TYPE);
   if (s16) { /* the option names the bias type; without it, int64 */
     const int acc32 = eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32;
@@ -124,7 +124,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
     EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   }
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  const int unpack4 = w->type == EQ_INT4 && eq_host_unpacks_int4();
+  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_unpacks_int4();
   conv_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(conv4_data) : sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
@@ -174,7 +174,8 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const conv_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   if (n->in[0]->type == EQ_INT16) {
-    eq_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
+    eq_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, n->in[1]->type == EQ_INT4,
+                  bias ? bias->data : NULL,
                   eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32, &d->out, n->out[0]->data);
     return EQ_OK;
   }

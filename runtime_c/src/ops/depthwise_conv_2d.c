@@ -103,12 +103,12 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
   const int s16 = in->type == EQ_INT16;
   EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4)) ||
-                (s16 && out->type == EQ_INT16 && w->type == EQ_INT8),
+                (s16 && out->type == EQ_INT16 && (w->type == EQ_INT8 || w->type == EQ_INT4)),
             EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!bias || bias->type == (s16 ? EQ_INT64 : EQ_INT32), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!s16 || (in->zero_point == 0 && out->zero_point == 0), EQ_ERR_QUANT);
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  const int unpack4 = w->type == EQ_INT4 && eq_host_unpacks_int4();
+  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_unpacks_int4();
   dw_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(dw4_data) : sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
@@ -145,7 +145,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   if (n->in[0]->type == EQ_INT16) {
     eq_depthwise_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
-                            bias ? bias->data : NULL, &d->out, n->out[0]->data);
+                            n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, &d->out, n->out[0]->data);
     return EQ_OK;
   }
   const int8_t *w8 = n->in[1]->data;

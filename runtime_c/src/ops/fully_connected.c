@@ -124,7 +124,8 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
 
 static eq_status prepare_s16(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(w->type == EQ_INT8 && out->type == EQ_INT16, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE((w->type == EQ_INT8 || w->type == EQ_INT4) && out->type == EQ_INT16, EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
   fc16_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = fc_dims(n, &d->batches, &d->in_depth, &d->out_depth);
@@ -201,7 +202,8 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   if (n->in[0]->type == EQ_INT16) {
     const fc16_data *e = n->data;
     eq_fully_connected_s16(&e->p, e->scale, e->batches, e->in_depth, e->out_depth, n->in[0]->data,
-                           n->in[1]->data, bias ? bias->data : NULL, e->acc32, n->out[0]->data);
+                           n->in[1]->data, n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, e->acc32,
+                           n->out[0]->data);
     return EQ_OK;
   }
   const fc_data *d = n->data;
