@@ -332,7 +332,7 @@ def test_quantize_dequantize(data, rng):
     d = data.draw
     shape = [d(st.integers(1, 5)) for _ in range(d(st.integers(1, 3)))]
     pair = d(st.sampled_from(["f32>i16", "i16>f32", "i16>i8", "i8>i16", "i16>i16", "i16>i32", "i32>i16",
-                              "i32>i8"]))
+                              "i32>i8", "u8>i16"]))
     src, dst = pair.split(">")
     s_in, s_out = d(scales()), d(scales())
     zp8 = d(st.integers(-128, 127))
@@ -342,6 +342,8 @@ def test_quantize_dequantize(data, rng):
             return spec(shape, "float32")
         if kind == "i8":
             return spec(shape, "int8", s, zp8)
+        if kind == "u8":
+            return spec(shape, "uint8", s, zp8 + 128)
         return spec(shape, {"i16": I16, "i32": "int32"}[kind], s)
 
     op = "DEQUANTIZE" if dst == "f32" else "QUANTIZE"
@@ -350,6 +352,8 @@ def test_quantize_dequantize(data, rng):
         x = (rng.standard_normal(shape) * s_out * d(st.sampled_from([10.0, 3000.0, 60000.0]))).astype(np.float32)
     elif src == "i8":
         x = rng.integers(-128, 128, size=shape).astype(np.int8)
+    elif src == "u8":
+        x = rng.integers(0, 256, size=shape).astype(np.uint8)
     elif src == "i16":
         x = i16(rng, shape)
     else:

@@ -90,7 +90,7 @@ void eq_mean_s16(const eq_mean_params *p, int32_t ndim, const int32_t *dims, con
 
 /* float -> int16: round(x / scale) + zero_point (division in float), clamped. */
 void eq_quantize_f32_s16(const float *in, int32_t n, float scale, int32_t zero_point, int16_t *out);
-/* Integer requantization between INT8, INT16 and INT32 (eq_type codes 9, 7, 2 for in_type/out_type):
+/* Integer requantization between INT8, INT16 and INT32 (eq_type codes 9, 7, 2; UINT8 = 3 as input):
  * (x - in_zp) * multiplier 2^shift + out_zp, clamped to the output type. */
 void eq_requantize_int(const void *in, int32_t in_type, int32_t n, int32_t in_zp, int32_t multiplier,
                        int32_t shift, int32_t out_zp, void *out, int32_t out_type);

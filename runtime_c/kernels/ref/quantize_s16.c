@@ -21,6 +21,7 @@ void eq_quantize_f32_s16(const float *in, int32_t n, float scale, int32_t zero_p
 
 static int32_t load(const void *p, int32_t type, int32_t i) {
   if (type == 9) return ((const int8_t *)p)[i];
+  if (type == 3) return ((const uint8_t *)p)[i];
   if (type == 7) return ((const int16_t *)p)[i];
   return ((const int32_t *)p)[i];
 }

@@ -18,7 +18,7 @@ static int wide_pair(eq_type in, eq_type out) {
   if (!EQ_WITH_INT16) return 0;
   if (in == EQ_INT16) return out == EQ_INT8 || out == EQ_INT16 || out == EQ_INT32;
   if (in == EQ_INT32) return out == EQ_INT8 || out == EQ_INT16;
-  return in == EQ_INT8 && out == EQ_INT16;
+  return (in == EQ_INT8 || in == EQ_UINT8) && out == EQ_INT16;
 }
 
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
