@@ -115,14 +115,18 @@ def _enum_for(options_name: str, attr: str):
     return _ENUM_FIELDS.get(attr)
 
 
+@lru_cache(maxsize=None)
+def _enum_names(enum) -> dict[int, str]:
+    return {val: k for k, val in _enum_members(enum).items()}
+
+
 def options_to_dict(obj, options_name: str) -> dict:
     out = {}
     for key, attr in _fields(options_name).items():
         v = getattr(obj, attr)
         enum = _enum_for(options_name, attr)
         if enum is not None and isinstance(v, (int, np.integer)):
-            names = {val: k for k, val in _enum_members(enum).items()}
-            v = names.get(int(v), int(v))
+            v = _enum_names(enum).get(int(v), int(v))
         elif isinstance(v, np.ndarray):
             v = v.tolist()
         elif isinstance(v, bytes):
