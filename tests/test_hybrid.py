@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onemodel import build_op_model, spec
-from test_ops_lowbit import layers, repack
+from test_ops_lowbit import as_int4, layers, repack
 
 from edgeq import runtime
 
@@ -39,8 +39,9 @@ def run_runtime(model: bytes, x: np.ndarray) -> np.ndarray:
     return np.asarray(y)
 
 
-def build(L: dict, hybrid: bool, asymmetric: bool = False):
-    """(model, input): float input/output, int8 (hybrid) or float weights, float bias."""
+def build(L: dict, hybrid: bool, asymmetric: bool = False, wmax: int = 127):
+    """(model, input): float input/output, int8 (hybrid, values in [-wmax, wmax]) or float weights, float
+    bias. The filter tensor is named "filter"."""
     rng, kind = L["rng"], L["kind"]
     if kind == "fc":
         wshape, cout, axis = [L["out_depth"], L["in_depth"]], L["out_depth"], 0
@@ -58,9 +59,9 @@ def build(L: dict, hybrid: bool, asymmetric: bool = False):
     w_scale = rng.uniform(0.005, 0.02, cout if per_channel else 1).astype(np.float32)
     if hybrid:
         w = spec(wshape, "int8", scale=w_scale.tolist() if per_channel else float(w_scale[0]), axis=axis,
-                 data=rng.integers(-127, 128, wshape).astype(np.int8))
+                 data=rng.integers(-wmax, wmax + 1, wshape).astype(np.int8), name="filter")
     else:
-        w = spec(wshape, "float32", data=rng.normal(0, 0.5, wshape).astype(np.float32))
+        w = spec(wshape, "float32", data=rng.normal(0, 0.5, wshape).astype(np.float32), name="filter")
     inputs = [spec(xshape, "float32"), w]
     if L["bias"]:
         inputs.append(spec([cout], "float32", data=rng.normal(0, 0.5, cout).astype(np.float32)))
@@ -115,6 +116,21 @@ def test_float_vs_reference(L):
     """Float weights: the reference loops' summation order, so BUILTIN_REF matches to the bit."""
     model, x = build(L, hybrid=False)
     compare(model, x, hybrid=False)
+
+
+@CASES
+@given(st.sampled_from(["conv", "dw", "fc"]).flatmap(layers), st.booleans())
+def test_hybrid_int4_weights(L, asymmetric):
+    """Hybrid with packed INT4 weights: the int8-weight hybrid arithmetic on the nibbles. Conv and FC are
+    byte-exact with BUILTIN_REF too (LiteRT unpacks them); depthwise is checked against the int8-weight
+    model only (an edgeq extension: LiteRT 2.3 refuses float input with an INT4 depthwise filter).
+    Per-channel scales: LiteRT requires them for INT4 hybrid conv filters."""
+    model8, x = build(dict(L, per_channel=True), hybrid=True, asymmetric=asymmetric, wmax=7)
+    model4 = as_int4(model8, "filter")
+    got = run_runtime(model4, x)
+    assert got.tobytes() == run_runtime(model8, x).tobytes()
+    if L["kind"] != "dw":
+        assert got.tobytes() == litert(model4, x, ref=True).tobytes()
 
 
 def test_hybrid_quantizes_each_batch_row():

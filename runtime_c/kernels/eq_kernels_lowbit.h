@@ -132,7 +132,7 @@ void eq_quantize_row_symmetric(const float *x, int32_t n, int8_t *q, float *scal
 void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *scale, int32_t *zero_point);
 
 /* Hybrid kernels over an already quantized input (qin: [n, ...] int8, per batch scale in_scale[b] and
- * zero point in_zp[b]), int8 weights with per-channel scales w_scale[c] (per-tensor: w_scale NULL and
+ * zero point in_zp[b]), int8 (or packed INT4: *_int4) weights with per-channel scales w_scale[c] (per-tensor: w_scale NULL and
  * the filter scale folded into in_scale by the caller, as LiteRT does), float bias, float output.
  *  conv, per-tensor: out = (float)acc * in_scale[b] + bias (zero points must be 0)
  *  conv, per-channel: out = (float)acc * w_scale[c] * in_scale[b] + bias, acc over (q - zp)
@@ -140,14 +140,14 @@ void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *sca
  *  FC: out = bias + (float)(acc - row_sum * zp) * (in_scale[b] * w_scale[c]) */
 void eq_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
                       const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
-                      const int8_t *filter, const float *w_scale, const float *bias, const eq_shape4 *out_shape,
+                      const void *filter, int filter_int4, const float *w_scale, const float *bias, const eq_shape4 *out_shape,
                       float *out);
 void eq_depthwise_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
                                 const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
-                                const int8_t *filter, const float *w_scale, const float *bias,
+                                const void *filter, int filter_int4, const float *w_scale, const float *bias,
                                 const eq_shape4 *out_shape, float *out);
 void eq_fully_connected_hybrid(float act_min, float act_max, int32_t batches, int32_t in_depth, int32_t out_depth,
-                               const int8_t *qin, const float *in_scale, const int32_t *in_zp, const int8_t *weights,
-                               const float *w_scale, const float *bias, float *out);
+                               const int8_t *qin, const float *in_scale, const int32_t *in_zp, const void *weights,
+                               int weights_int4, const float *w_scale, const float *bias, float *out);
 
 #endif

@@ -38,7 +38,7 @@ void eq_conv2d_f32(const eq_conv_fparams *p, const eq_shape4 *in_shape, const fl
 
 void eq_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
                       const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
-                      const int8_t *filter, const float *w_scale, const float *bias, const eq_shape4 *out_shape,
+                      const void *filter, int filter_int4, const float *w_scale, const float *bias, const eq_shape4 *out_shape,
                       float *out) {
   const int32_t in_h = in_shape->h, in_w = in_shape->w, in_c = in_shape->c;
   const int32_t kh = filter_shape->h, kw = filter_shape->w, f_c = filter_shape->c;
@@ -60,8 +60,13 @@ void eq_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const
               const int32_t x = x0 + p->dilation_w * fx;
               if (x < 0 || x >= in_w) continue;
               const int8_t *ip = qin + (((int64_t)b * in_h + y) * in_w + x) * in_c + (int64_t)g * f_c;
-              const int8_t *fp = filter + (((int64_t)oc * kh + fy) * kw + fx) * f_c;
-              for (int32_t ic = 0; ic < f_c; ++ic) acc += fp[ic] * (ip[ic] - zp);
+              const int64_t fi = (((int64_t)oc * kh + fy) * kw + fx) * f_c;
+              if (filter_int4) {
+                acc += eq_s4_dot(filter, fi, ip, f_c, -zp, 0);
+              } else {
+                const int8_t *fp = (const int8_t *)filter + fi;
+                for (int32_t ic = 0; ic < f_c; ++ic) acc += fp[ic] * (ip[ic] - zp);
+              }
             }
           }
           /* Per-tensor: 0 + acc * scale, then + bias (LiteRT's GEMM path); per-channel: one expression. */

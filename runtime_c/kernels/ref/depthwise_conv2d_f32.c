@@ -37,7 +37,7 @@ void eq_depthwise_conv2d_f32(const eq_conv_fparams *p, const eq_shape4 *in_shape
 
 void eq_depthwise_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
                                 const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
-                                const int8_t *filter, const float *w_scale, const float *bias,
+                                const void *filter, int filter_int4, const float *w_scale, const float *bias,
                                 const eq_shape4 *out_shape, float *out) {
   const int32_t in_h = in_shape->h, in_w = in_shape->w, in_c = in_shape->c;
   const int32_t kh = filter_shape->h, kw = filter_shape->w;
@@ -58,7 +58,7 @@ void eq_depthwise_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_sh
               for (int32_t fx = 0; fx < kw; ++fx) {
                 const int32_t x = x0 + p->dilation_w * fx;
                 if (x < 0 || x >= in_w) continue;
-                acc += filter[((int64_t)fy * kw + fx) * out_c + oc] *
+                acc += eq_w_at(filter, filter_int4, ((int64_t)fy * kw + fx) * out_c + oc) *
                        (qin[(((int64_t)b * in_h + y) * in_w + x) * in_c + ic] - in_zp[b]);
               }
             }

@@ -17,16 +17,17 @@ void eq_fully_connected_f32(float act_min, float act_max, int32_t batches, int32
 }
 
 void eq_fully_connected_hybrid(float act_min, float act_max, int32_t batches, int32_t in_depth, int32_t out_depth,
-                               const int8_t *qin, const float *in_scale, const int32_t *in_zp, const int8_t *weights,
-                               const float *w_scale, const float *bias, float *out) {
+                               const int8_t *qin, const float *in_scale, const int32_t *in_zp, const void *weights,
+                               int weights_int4, const float *w_scale, const float *bias, float *out) {
   for (int32_t b = 0; b < batches; ++b) {
     const int8_t *x = qin + (int64_t)b * in_depth;
     for (int32_t o = 0; o < out_depth; ++o) {
-      const int8_t *w = weights + (int64_t)o * in_depth;
+      const int64_t row = (int64_t)o * in_depth;
       int32_t dot = 0, row_sum = 0;
       for (int32_t d = 0; d < in_depth; ++d) {
-        dot += w[d] * x[d];
-        row_sum += w[d];
+        const int32_t w = eq_w_at(weights, weights_int4, row + d);
+        dot += w * x[d];
+        row_sum += w;
       }
       dot -= row_sum * in_zp[b];
       float scale = in_scale[b];

@@ -29,7 +29,9 @@ static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_
 
 static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
+            EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
   EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
   dw_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
@@ -42,7 +44,7 @@ static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   st = eq_float_activation(eq_opt_i32(&n->options, 4, EQ_ACT_NONE), &d->p.act_min, &d->p.act_max);
   if (st != EQ_OK) return st;
   d->w_scale = NULL;
-  if (w->type == EQ_INT8) {
+  if (w->type != EQ_FLOAT32) {
     /* LiteRT's hybrid depthwise is per-channel only; a per-tensor scale is repeated (same arithmetic). */
     EQ_ENSURE(w->nq == 1 || w->nq == d->out.c, EQ_ERR_QUANT);
     for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
@@ -66,8 +68,8 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   }
   const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->in.n,
                                               d->in.h * d->in.w * d->in.c, 1, 0.0f);
-  eq_depthwise_conv2d_hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, d->w_scale, b,
-                             &d->out, n->out[0]->data);
+  eq_depthwise_conv2d_hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data,
+                             n->in[1]->type == EQ_INT4, d->w_scale, b, &d->out, n->out[0]->data);
   return EQ_OK;
 }
 

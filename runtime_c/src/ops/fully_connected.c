@@ -80,7 +80,9 @@ static eq_status fc_dims(const eq_node *n, int32_t *batches, int32_t *in_depth, 
 
 static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8), EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
+            EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
   EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
   fc_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
@@ -88,7 +90,7 @@ static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   if (st != EQ_OK) return st;
   st = eq_float_activation(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), &d->act_min, &d->act_max);
   if (st != EQ_OK) return st;
-  d->hybrid = w->type == EQ_INT8;
+  d->hybrid = w->type != EQ_FLOAT32;
   d->asymmetric = eq_opt_i32(&n->options, 3, 0) != 0;
   d->w_scale = NULL;
   if (d->hybrid) {
@@ -118,7 +120,7 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->batches,
                                               d->in_depth, d->asymmetric, d->w_scale ? 0.0f : d->w_scale1);
   eq_fully_connected_hybrid(d->act_min, d->act_max, d->batches, d->in_depth, d->out_depth, r.q, r.scale, r.zp,
-                            n->in[1]->data, d->w_scale, b, n->out[0]->data);
+                            n->in[1]->data, n->in[1]->type == EQ_INT4, d->w_scale, b, n->out[0]->data);
   return EQ_OK;
 }
 
