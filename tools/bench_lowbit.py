@@ -109,9 +109,14 @@ def bench_model(model, zoo: Path, data: Path, folds: int, seed: int = 0, log=pri
 
         def run(key, fn):
             t0 = time.perf_counter()
-            m = fn()
-            sec = time.perf_counter() - t0
-            y = run_quantized(m, [evalx])[0]
+            try:
+                m = fn()
+                sec = time.perf_counter() - t0
+                y = run_quantized(m, [evalx])[0]
+            except Exception as e:  # noqa: BLE001 - an anchor that cannot convert or run is a result too
+                stats.setdefault(key, {})["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+                log(f"  fold {f} {key}: FAILED ({stats[key]['error']})")
+                return None
             _acc(stats, key, ref, y, model.classifier, len(m), sec)
             log(f"  fold {f} {key}: {len(m)} B, {sec:.1f} s")
             return m
@@ -129,10 +134,14 @@ def bench_model(model, zoo: Path, data: Path, folds: int, seed: int = 0, log=pri
         stats.setdefault("_budget", []).append(budget)
         run("edgeq mixed (halfway flash)", lambda: convert_lowbit(
             src, calib=calib, io="float", mixed=True, flash=budget, recover=("bias", "adaround"), holdout=0,
-            measure_passes=False).model)
+            measure_passes=False, sensitivity_all=False).model)
     rows = []
     budgets = stats.pop("_budget")
     for key, s in stats.items():
+        if "error" in s:
+            rows.append({"model": model.name, "method": key, "sqnr_db": None, "top1": None, "bytes": None,
+                         "seconds": None, "budget": None, "error": s["error"]})
+            continue
         rows.append({"model": model.name, "method": key, "sqnr_db": round(sqnr_from_power(s["sig"], s["noise"]), 2),
                      "top1": round(s["agree"] / s["n"], 3) if model.classifier else None,
                      "bytes": int(np.max(s["bytes"])), "seconds": round(float(np.median(s["sec"])), 1),
@@ -143,20 +152,27 @@ def bench_model(model, zoo: Path, data: Path, folds: int, seed: int = 0, log=pri
 def print_table(rows: list[dict]) -> None:
     print(f"{'model':18} {'method':32} {'SQNR dB':>8} {'top-1':>6} {'bytes':>8} {'sec':>6}")
     for r in rows:
+        if r.get("error"):
+            print(f"{r['model']:18} {r['method']:32} failed: {r['error']}")
+            continue
         top1 = "" if r["top1"] is None else f"{r['top1']:.3f}"
         extra = f"  (budget {r['budget']})" if r.get("budget") else ""
         print(f"{r['model']:18} {r['method']:32} {r['sqnr_db']:8.2f} {top1:>6} {r['bytes']:8d} {r['seconds']:6.1f}{extra}")
     print()
     for name in dict.fromkeys(r["model"] for r in rows):
         by = {r["method"]: r for r in rows if r["model"] == name}
-        d16 = by["edgeq 16x8 (bias, mse clip)"]["sqnr_db"] - by["tflite 16x8"]["sqnr_db"]
-        d4 = by["edgeq w4a8 (cle,bias,adaround)"]["sqnr_db"] - by["aeq w4a8"]["sqnr_db"]
+        def diff(a, b):
+            return None if by[a]["sqnr_db"] is None or by[b]["sqnr_db"] is None else by[a]["sqnr_db"] - by[b]["sqnr_db"]
+
+        d16 = diff("edgeq 16x8 (bias, mse clip)", "tflite 16x8")
+        d4 = diff("edgeq w4a8 (cle,bias,adaround)", "aeq w4a8")
         mixed = by["edgeq mixed (halfway flash)"]
         lo, hi = by["edgeq w4a8 (cle,bias,adaround)"]["sqnr_db"], by["edgeq w8a8 (bias)"]["sqnr_db"]
         between = lo < mixed["sqnr_db"] < hi
         closer = mixed["sqnr_db"] - lo > hi - mixed["sqnr_db"]
-        print(f"{name}: 16x8 {d16:+.2f} dB vs TFLite ({'ok' if d16 >= 1 else 'MISSED'} >= +1); W4A8 {d4:+.2f} dB vs "
-              f"ai-edge-quantizer ({'ok' if d4 >= 5 else 'MISSED'} >= +5); mixed {mixed['sqnr_db']:.2f} dB in "
+        t16 = "anchor failed" if d16 is None else f"{d16:+.2f} dB vs TFLite ({'ok' if d16 >= 1 else 'MISSED'} >= +1)"
+        t4 = "anchor failed" if d4 is None else f"{d4:+.2f} dB vs ai-edge-quantizer ({'ok' if d4 >= 5 else 'MISSED'} >= +5)"
+        print(f"{name}: 16x8 {t16}; W4A8 {t4}; mixed {mixed['sqnr_db']:.2f} dB in "
               f"({lo:.2f}, {hi:.2f}): {'between' if between else 'NOT between'}, "
               f"{'closer to INT8' if closer else 'closer to INT4'}; size {mixed['bytes']} <= {mixed['budget']}: "
               f"{mixed['bytes'] <= mixed['budget']}")
@@ -173,10 +189,12 @@ def main() -> None:
     args = ap.parse_args()
     data = args.zoo.parent / "data"
     rows = []
-    for m in MODELS:
-        if m.name in args.models.split(","):
-            print(f"{m.name}:", flush=True)
-            rows += bench_model(m, args.zoo, data, args.folds, args.seed)
+    order = args.models.split(",")
+    for name in order:
+        m = next(m for m in MODELS if m.name == name)
+        print(f"{m.name}:", flush=True)
+        rows += bench_model(m, args.zoo, data, args.folds, args.seed)
+        print_table([r for r in rows if r["model"] == m.name])  # each model's table as soon as it is done
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -149,7 +149,7 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
                    ram: int | None = None, target_sqnr: float | None = None, weight_clip: str | None = None,
                    holdout: float = 0.2, engine: str = "auto", progress: bool = False,
                    adaround_iters: int = 300, measure_passes: bool = True,
-                   mixed_choices: tuple[str, ...] = ("int4", "int8")) -> LowbitResult:
+                   mixed_choices: tuple[str, ...] = ("int4", "int8"), sensitivity_all: bool = True) -> LowbitResult:
     """Convert a float .tflite/.onnx with the low-bit options (see the module docstring).
 
     weights      int8 or int4 (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights)
@@ -157,7 +157,8 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
     dynamic      hybrid model: int8 weights, float activations, no calibration needed
     recover      any of "cle", "bias", "adaround" (AdaRound acts on INT4 weights)
     mixed        per-layer precision search under ``flash`` / ``ram`` (bytes) and/or ``target_sqnr``, picking
-                 among ``mixed_choices`` (int4, int8, int16, float; sensitivity is reported for all four)
+                 among ``mixed_choices`` (int4, int8, int16, float; sensitivity is measured for all four unless
+                 ``sensitivity_all`` is False)
     io           int8 / uint8 / float for int8 models; for 16x8 models "float" gives float I/O, anything
                  else int16 I/O
     """
@@ -286,8 +287,9 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
         ev = [ev] if len(cal) == 1 else [c[:64] for c in cal]
         ref = run_float(graph, ev)
         m = means if "bias" in recover else None
+        options = ("int4", "int16", "float") if sensitivity_all else tuple(p for p in mixed_choices if p != "int8")
         plan = mx.search(g, base, ranges, ev, ref, flash=flash, ram=ram, target_sqnr=target_sqnr, means=m,
-                         allowed=mixed_choices)
+                         allowed=mixed_choices, options=options)
         rounding = None
         if "adaround" in recover and any(p == "int4" for p in plan.precisions.values()):
             from edgeq.quantize.adaround import AdaRound
