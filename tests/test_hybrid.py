@@ -133,6 +133,18 @@ def test_hybrid_int4_weights(L, asymmetric):
         assert got.tobytes() == litert(model4, x, ref=True).tobytes()
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_hybrid_conv_deep_channels(per_channel):
+    """Depths of 16 and more take the x86 hybrid conv on SIMD hosts (40 = two vectors and a tail; groups
+    of 20, per-channel only as LiteRT requires for grouped hybrid conv): byte-exact with BUILTIN_REF."""
+    rng = np.random.default_rng(9)
+    for cin, fcin in ((40, 40), (40, 20)) if per_channel else ((40, 40),):
+        L = dict(rng=rng, kind="conv", act="RELU", per_channel=per_channel, batch=2, bias=True, h=5, w=4, cin=cin,
+                 fcin=fcin, cout=6, kh=3, kw=3, padding="SAME", stride=(1, 2), dil=(1, 1), oh=5, ow=2)
+        model, x = build(L, hybrid=True)
+        compare(model, x, hybrid=True)
+
+
 def test_hybrid_quantizes_each_batch_row():
     """Two batch rows of very different ranges: each gets its own scale (a shared scale would zero the
     small row)."""

@@ -385,9 +385,17 @@ def test_sanitizers_flips_of_lowbit_models(tmp_path):
     requantization or the double rounding."""
     from test_hybrid import build as build_float
 
+    import fcntl
+    import shutil
+
     root = Path(__file__).resolve().parent.parent / "runtime_c"
-    r = subprocess.run(["make", "-s", "-j2", "-C", str(root), "asan"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-1500:]
+    (root / "build").mkdir(exist_ok=True)
+    # Build under a lock and run a private copy: other tests may rebuild build/asan/eq_check meanwhile.
+    with open(root / "build" / ".asan.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run(["make", "-s", "-j2", "-C", str(root), "asan"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-1500:]
+        driver = shutil.copy(root / "build" / "asan" / "eq_check", tmp_path / "eq_check")
     rng = np.random.default_rng(11)
     base = dict(rng=rng, act="RELU", per_channel=True, batch=2, bias=True)
     layers_ = [dict(base, kind="conv", h=6, w=5, cin=4, fcin=2, cout=4, kh=3, kw=2, padding="SAME", stride=(2, 1),
@@ -405,7 +413,7 @@ def test_sanitizers_flips_of_lowbit_models(tmp_path):
         p.write_bytes(m)
         for isa in ("ref", None):
             env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", **({"EDGEQ_ISA": isa} if isa else {}))
-            r = subprocess.run([str(root / "build" / "asan" / "eq_check"), str(p), "300", "5"], capture_output=True,
+            r = subprocess.run([str(driver), str(p), "300", "5"], capture_output=True,
                                text=True, env=env, timeout=300)
             assert r.returncode == 0 and "runtime error" not in r.stderr, (i, isa, r.stderr[-2000:])
             assert "ok:" in r.stdout, (i, isa, r.stdout[-500:])

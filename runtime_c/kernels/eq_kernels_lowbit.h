@@ -98,18 +98,6 @@ void eq_fully_connected_s4(const eq_fc_params *p, const eq_channel_quant *q, int
                            int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
                            int8_t *out);
 
-#if defined(__x86_64__) || defined(__i386__)
-/* AVX2 twin of eq_fully_connected_s4 (kernels/x86/fully_connected_s4.c): same bytes. Weak, because
- * the reference-only host build (edgeq.introspect) links no x86 kernels: its address is then NULL. */
-__attribute__((weak)) void eq_fully_connected_s4_avx2(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches, int32_t in_depth,
-                                int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
-                                int8_t *out);
-/* AVX-512 VNNI twin (kernels/x86/fully_connected_s4_vnni.c), weak for the same reason. */
-__attribute__((weak)) void eq_fully_connected_s4_avx512vnni(const eq_fc_params *p, const eq_channel_quant *q,
-                                                            int32_t batches, int32_t in_depth, int32_t out_depth,
-                                                            const int8_t *in, const uint8_t *weights,
-                                                            const int32_t *bias, int8_t *out);
-#endif
 
 /* ---- Float and hybrid. act_min/act_max: the fused activation's float clamp. */
 typedef struct {
@@ -149,5 +137,24 @@ void eq_depthwise_conv2d_hybrid(const eq_conv_fparams *p, const eq_shape4 *in_sh
 void eq_fully_connected_hybrid(float act_min, float act_max, int32_t batches, int32_t in_depth, int32_t out_depth,
                                const int8_t *qin, const float *in_scale, const int32_t *in_zp, const void *weights,
                                int weights_int4, const float *w_scale, const float *bias, float *out);
+
+#if defined(__x86_64__) || defined(__i386__)
+/* AVX2 twin of eq_fully_connected_s4 (kernels/x86/fully_connected_s4.c): same bytes. Weak, because
+ * the reference-only host build (edgeq.introspect) links no x86 kernels: its address is then NULL. */
+__attribute__((weak)) void eq_fully_connected_s4_avx2(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches, int32_t in_depth,
+                                int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
+                                int8_t *out);
+/* AVX2 twin of eq_conv2d_hybrid (kernels/x86/conv2d_hybrid.c), weak for the same reason. */
+__attribute__((weak)) void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in_shape,
+                                                 const int8_t *qin, const float *in_scale, const int32_t *in_zp,
+                                                 const eq_shape4 *filter_shape, const void *filter, int filter_int4,
+                                                 const float *w_scale, const float *bias, const eq_shape4 *out_shape,
+                                                 float *out);
+/* AVX-512 VNNI twin (kernels/x86/fully_connected_s4_vnni.c), weak for the same reason. */
+__attribute__((weak)) void eq_fully_connected_s4_avx512vnni(const eq_fc_params *p, const eq_channel_quant *q,
+                                                            int32_t batches, int32_t in_depth, int32_t out_depth,
+                                                            const int8_t *in, const uint8_t *weights,
+                                                            const int32_t *bias, int8_t *out);
+#endif
 
 #endif

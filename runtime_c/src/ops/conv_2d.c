@@ -105,8 +105,14 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->in.n,
                                               d->in.h * d->in.w * d->in.c, d->per_channel,
                                               d->per_channel ? 0.0f : d->w_scale1);
-  eq_conv2d_hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, n->in[1]->type == EQ_INT4,
-                   d->w_scale, b, &d->out, n->out[0]->data);
+  void (*hybrid)(const eq_conv_fparams *, const eq_shape4 *, const int8_t *, const float *, const int32_t *,
+                 const eq_shape4 *, const void *, int, const float *, const float *, const eq_shape4 *, float *) =
+      eq_conv2d_hybrid;
+#if defined(__x86_64__) || defined(__i386__)
+  if (eq_conv2d_hybrid_avx2 && eq_host_simd()) hybrid = eq_conv2d_hybrid_avx2; /* a SIMD variant chosen */
+#endif
+  hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, n->in[1]->type == EQ_INT4, d->w_scale, b,
+         &d->out, n->out[0]->data);
   return EQ_OK;
 }
 
@@ -126,7 +132,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
     EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   }
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_unpacks_int4();
+  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_simd();
   conv_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(conv4_data) : sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
@@ -182,7 +188,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
     return EQ_OK;
   }
   const int8_t *w8 = n->in[1]->data;
-  if (n->in[1]->type == EQ_INT4 && eq_host_unpacks_int4()) {
+  if (n->in[1]->type == EQ_INT4 && eq_host_simd()) {
     w8 = ((const conv4_data *)d)->w8;
   } else if (n->in[1]->type == EQ_INT4) {
     eq_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,

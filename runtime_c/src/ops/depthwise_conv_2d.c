@@ -110,7 +110,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(!bias || bias->type == (s16 ? EQ_INT64 : EQ_INT32), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!s16 || (in->zero_point == 0 && out->zero_point == 0), EQ_ERR_QUANT);
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_unpacks_int4();
+  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_simd();
   dw_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(dw4_data) : sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
@@ -151,7 +151,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
     return EQ_OK;
   }
   const int8_t *w8 = n->in[1]->data;
-  if (n->in[1]->type == EQ_INT4 && eq_host_unpacks_int4()) {
+  if (n->in[1]->type == EQ_INT4 && eq_host_simd()) {
     w8 = ((const dw4_data *)d)->w8;
   } else if (n->in[1]->type == EQ_INT4) {
     eq_depthwise_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,

@@ -211,7 +211,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const fc_data *d = n->data;
   if (n->in[1]->type == EQ_INT4) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (eq_fully_connected_s4_avx2 && eq_host_unpacks_int4()) { /* a SIMD variant: it reads nibbles in place */
+    if (eq_fully_connected_s4_avx2 && eq_host_simd()) { /* a SIMD variant: it reads nibbles in place */
       const char *isa = eq_kernels()->isa; /* "avx512vnni" or "avx2" */
       const int vnni = isa[0] == 'a' && isa[1] == 'v' && isa[2] == 'x' && isa[3] == '5';
       (vnni ? eq_fully_connected_s4_avx512vnni : eq_fully_connected_s4_avx2)(

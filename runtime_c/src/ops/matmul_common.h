@@ -67,10 +67,11 @@ static inline eq_status eq_check_shifts_16x8(const eq_channel_quant *q, int32_t 
   return EQ_OK;
 }
 
-/* Whether INT4 weights are unpacked to int8 at prepare (into persistent memory) so the int8 SIMD
- * kernels run them: on x86 hosts with a SIMD variant chosen only. The reference kernels (and so every
- * microcontroller build) read the nibbles in place and never keep an int8 copy. */
-static inline int eq_host_unpacks_int4(void) {
+/* Whether an x86 SIMD variant is chosen (EDGEQ_ISA other than ref on an x86 host): then INT4 conv and
+ * depthwise weights are unpacked to int8 at prepare (persistent memory) for the int8 SIMD kernels, and
+ * INT4 FC and hybrid conv run their x86 twins. The reference kernels (and so every microcontroller
+ * build) read the nibbles in place and never keep an int8 copy. */
+static inline int eq_host_simd(void) {
 #if defined(__x86_64__) || defined(__i386__)
   const char *isa = eq_kernels()->isa;
   return !(isa[0] == 'r' && isa[1] == 'e' && isa[2] == 'f' && isa[3] == 0);
