@@ -417,3 +417,27 @@ def test_sanitizers_flips_of_lowbit_models(tmp_path):
                                text=True, env=env, timeout=300)
             assert r.returncode == 0 and "runtime error" not in r.stderr, (i, isa, r.stderr[-2000:])
             assert "ok:" in r.stdout, (i, isa, r.stdout[-500:])
+
+
+def test_lowbit_paths_compile_out(tmp_path):
+    """Images for int8-only models build conv / depthwise / FC with -DEQ_WITH_INT16=0 -DEQ_WITH_INT4=0
+    -DEQ_WITH_FLOAT=0: the ops then reference none of the 16x8, INT4, float or hybrid kernels (so none is
+    linked), while the default build references them all."""
+    import shutil
+
+    if shutil.which("gcc") is None or shutil.which("nm") is None:
+        pytest.skip("needs gcc and nm")
+    rt = Path(__file__).resolve().parent.parent / "runtime_c"
+    ops = [str(rt / "src" / "ops" / f"{n}.c") for n in ("conv_2d", "depthwise_conv_2d", "fully_connected")]
+
+    def referenced(flags):
+        out = tmp_path / ("off" if flags else "on")
+        out.mkdir()
+        subprocess.run(["gcc", "-std=c99", "-O2", *flags, f"-I{rt / 'include'}", f"-I{rt / 'src'}",
+                        f"-I{rt / 'kernels'}", "-c", *ops], check=True, cwd=out)
+        nm = subprocess.run(["nm", "-u", *sorted(map(str, out.glob("*.o")))], capture_output=True, text=True,
+                            check=True).stdout
+        return {s for s in nm.split() if any(k in s for k in ("_s16", "_s4", "_f32", "hybrid", "quantize_row"))}
+
+    assert len(referenced([])) >= 14
+    assert referenced(["-DEQ_WITH_INT16=0", "-DEQ_WITH_INT4=0", "-DEQ_WITH_FLOAT=0"]) == set()

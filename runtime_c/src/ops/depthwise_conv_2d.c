@@ -102,9 +102,9 @@ static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
-  const int s16 = in->type == EQ_INT16;
-  EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4)) ||
+  if (in->type == EQ_FLOAT32) return EQ_WITH_FLOAT ? prepare_float(ctx, n) : EQ_ERR_UNSUPPORTED_TYPE;
+  const int s16 = EQ_WITH_INT16 && in->type == EQ_INT16;
+  EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || (EQ_WITH_INT4 && w->type == EQ_INT4))) ||
                 (s16 && out->type == EQ_INT16 && (w->type == EQ_INT8 || w->type == EQ_INT4)),
             EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!bias || bias->type == (s16 ? EQ_INT64 : EQ_INT32), EQ_ERR_UNSUPPORTED_TYPE);
@@ -142,10 +142,10 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 }
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
-  if (n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
+  if (EQ_WITH_FLOAT && n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
   const dw_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
-  if (n->in[0]->type == EQ_INT16) {
+  if (EQ_WITH_INT16 && n->in[0]->type == EQ_INT16) {
     eq_depthwise_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
                             n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, &d->out, n->out[0]->data);
     return EQ_OK;
@@ -153,7 +153,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const int8_t *w8 = n->in[1]->data;
   if (n->in[1]->type == EQ_INT4 && eq_host_simd()) {
     w8 = ((const dw4_data *)d)->w8;
-  } else if (n->in[1]->type == EQ_INT4) {
+  } else if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
     eq_depthwise_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
                            bias ? bias->data : NULL, &d->out, n->out[0]->data);
     return EQ_OK;

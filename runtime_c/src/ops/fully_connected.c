@@ -156,9 +156,9 @@ static eq_status prepare_s16(eq_ctx *ctx, eq_node *n) {
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  if (in->type == EQ_FLOAT32) return prepare_float(ctx, n);
-  if (in->type == EQ_INT16) return prepare_s16(ctx, n);
-  EQ_ENSURE(in->type == EQ_INT8 && (w->type == EQ_INT8 || w->type == EQ_INT4) && out->type == EQ_INT8,
+  if (in->type == EQ_FLOAT32) return EQ_WITH_FLOAT ? prepare_float(ctx, n) : EQ_ERR_UNSUPPORTED_TYPE;
+  if (in->type == EQ_INT16) return EQ_WITH_INT16 ? prepare_s16(ctx, n) : EQ_ERR_UNSUPPORTED_TYPE;
+  EQ_ENSURE(in->type == EQ_INT8 && (w->type == EQ_INT8 || (EQ_WITH_INT4 && w->type == EQ_INT4)) && out->type == EQ_INT8,
             EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_opt_i32(&n->options, 1, 0) == 0, EQ_ERR_UNSUPPORTED_TYPE); /* shuffled weights */
@@ -199,9 +199,9 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
 }
 
 static eq_status eval(eq_ctx *ctx, eq_node *n) {
-  if (n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
+  if (EQ_WITH_FLOAT && n->in[0]->type == EQ_FLOAT32) return eval_float(ctx, n);
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
-  if (n->in[0]->type == EQ_INT16) {
+  if (EQ_WITH_INT16 && n->in[0]->type == EQ_INT16) {
     const fc16_data *e = n->data;
     eq_fully_connected_s16(&e->p, e->scale, e->batches, e->in_depth, e->out_depth, n->in[0]->data,
                            n->in[1]->data, n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, e->acc32,
@@ -209,7 +209,7 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
     return EQ_OK;
   }
   const fc_data *d = n->data;
-  if (n->in[1]->type == EQ_INT4) {
+  if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
 #if defined(__x86_64__) || defined(__i386__)
     if (eq_fully_connected_s4_avx2 && eq_host_simd()) { /* a SIMD variant: it reads nibbles in place */
       const char *isa = eq_kernels()->isa; /* "avx512vnni" or "avx2" */

@@ -8,6 +8,20 @@
 #include "../op_util.h"
 #include "eq_kernels_lowbit.h"
 
+/* Paths an image may leave out (-D...=0) so that int8-only images link none of their kernels:
+ * EQ_WITH_INT16 (16x8 and W4A16, the same switch the other ops use), EQ_WITH_INT4 (packed INT4 weights
+ * with int8 activations), EQ_WITH_FLOAT (float and hybrid). Left out, such tensors are refused as
+ * unsupported types. */
+#ifndef EQ_WITH_INT16
+#define EQ_WITH_INT16 1
+#endif
+#ifndef EQ_WITH_INT4
+#define EQ_WITH_INT4 1
+#endif
+#ifndef EQ_WITH_FLOAT
+#define EQ_WITH_FLOAT 1
+#endif
+
 /* TFLite's CalculateActivationRange for float outputs. */
 static inline eq_status eq_float_activation(int32_t act, float *lo, float *hi) {
   switch (act) {
