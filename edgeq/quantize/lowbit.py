@@ -92,9 +92,10 @@ def _is_classifier(g: Graph) -> bool:
     return any((p := g.producer(o)) is not None and p.type == "SOFTMAX" for o in g.outputs)
 
 
-def evaluate(float_graph: Graph, qgraph: Graph, samples, *, layers: bool = False):
+def evaluate(float_graph: Graph, qgraph: Graph, samples, *, layers: bool = False, layer_graph: Graph | None = None):
     """(output SQNR dB, top-1 agreement or None, per-layer rows) of ``qgraph`` run by the integer reference
-    on float ``samples``, against ``float_graph``."""
+    on float ``samples``, against ``float_graph``; the layers are compared with ``layer_graph`` (the
+    equalized float graph after CLE: its intermediate tensors are scaled per channel) when given."""
     from edgeq.quantize.mixed import dequantized_outputs, model_inputs
     from edgeq.quantize.report import sqnr_db
     from edgeq.reference.float_exec import run_float
@@ -110,6 +111,9 @@ def evaluate(float_graph: Graph, qgraph: Graph, samples, *, layers: bool = False
         b = outs[0].reshape(a.shape)
         top1 = float(np.mean(a.argmax(1) == b.argmax(1)))
     rows = []
+    if layers and layer_graph is not None and layer_graph is not float_graph:
+        ref = run_float(layer_graph, samples, capture=True)
+        float_graph = layer_graph
     if layers:
         producers = {o: op for op in float_graph.ops for o in op.outputs}
         qprod = {o: op for op in qgraph.ops for o in op.outputs}
@@ -179,10 +183,10 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
         raise EdgeqError(f"unknown activation type {activations!r} (choose int8 or int16)")
     if method not in METHODS:
         raise EdgeqError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    recover = tuple(recover)
     for r in recover:
         if r not in RECOVERY:
             raise EdgeqError(f"unknown recovery pass {r!r} (choose from {', '.join(RECOVERY)})")
+    recover = tuple(r for r in RECOVERY if r in recover)  # pipeline order
     if dynamic and (weights != "int8" or activations != "int8" or mixed or recover):
         raise EdgeqError("--dynamic takes int8 weights and float activations: it combines with no other "
                          "precision, recovery or mixed option")
@@ -299,7 +303,7 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
                            rounding=rounding)
         notes.extend(plan.notes)
     model = write_tflite(q)
-    sq, top1, rows = evaluate(graph, q, held, layers=True)
+    sq, top1, rows = evaluate(graph, q, held, layers=True, layer_graph=g)
     if passes:
         passes[-1] = {**passes[-1], "sqnr_db": sq, "top1": top1} if not mixed else passes[-1]
     res = LowbitResult(model, q, opts, src_size, sqnr_db=sq, top1=top1, layers=rows, passes=passes, plan=plan,
