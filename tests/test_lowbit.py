@@ -48,6 +48,23 @@ def test_cle_keeps_the_function_and_evens_ranges():
     assert "equalized 3 layer pair(s)" in notes
 
 
+def test_cle_leaves_dead_channels_and_bounds_scales():
+    g, feeds = _deep_cnn()
+    w = g.tensors[g.ops[0].inputs[1]]
+    b = g.tensors[g.ops[0].inputs[2]]
+    w.data = w.data.copy()
+    w.data[0] = 1e-30  # a dead channel whose output is its bias
+    b.data = b.data.copy()
+    b.data[0] = 1.0
+    x = _samples(g, feeds, n=4)
+    e, _ = equalize(g)
+    first = g.ops[0].outputs[0]
+    a0 = run_float(g, x, capture=[first])[first]
+    a1 = run_float(e, x, capture=[first])[first]
+    np.testing.assert_allclose(a1[..., 0], a0[..., 0])  # the dead channel is not rescaled
+    assert np.abs(a1).max() <= 8.0 * np.abs(a0).max() + 1e-6
+
+
 def test_cle_skips_relu6_pairs():
     g, _ = _deep_cnn("RELU6")
     pairs, notes = find_pairs(g)
