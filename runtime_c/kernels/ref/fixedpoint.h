@@ -31,13 +31,14 @@ static inline int32_t eq_mul_by_quantized_mul(int32_t x, int32_t multiplier, int
   return eq_rounding_divide_by_pot(eq_sat_rounding_doubling_high_mul(eq_shl_sat32(x, left), multiplier), right);
 }
 
-/* The single-rounding form: round(x * multiplier / 2^(31 - shift)) in 64 bits, ties toward +inf.
- * LiteRT's reference FULLY_CONNECTED (int8) requantizes this way while CONV_2D and the other ops use
- * the two-step form above; the two differ by one on ties (verified on the MLPerf AD model). */
+/* The single-rounding form: round(x * multiplier / 2^(31 - shift)) in 64 bits, ties away from zero as
+ * the reference FULLY_CONNECTED (int8) rounds, while CONV_2D and the other ops use the two-step form
+ * above; the two differ by one on ties (verified on the MLPerf AD model and on exact-tie scales). */
 static inline int32_t eq_mul_by_quantized_mul_single(int32_t x, int32_t multiplier, int32_t shift) {
   const int total = 31 - shift;
-  const int64_t r = (int64_t)x * (int64_t)multiplier + ((int64_t)1 << (total - 1));
-  return (int32_t)(r >> total);
+  const int64_t p = (int64_t)x * (int64_t)multiplier;
+  const int64_t half = (int64_t)1 << (total - 1);
+  return (int32_t)((p + (p < 0 ? half - 1 : half)) >> total);
 }
 
 static inline int32_t eq_clamp32(int32_t x, int32_t lo, int32_t hi) {

@@ -97,8 +97,14 @@ EQ_INLINE EQ_AVX2 __m256i eq256_requant_single(__m256i x, __m256i mult, __m256i 
   __m256i te = _mm256_and_si256(total, _mm256_set1_epi64x(0xFFFFFFFF)), to = _mm256_srli_epi64(total, 32);
   __m256i pe = _mm256_mul_epi32(x, mult);
   __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
-  pe = eq256_sra64(_mm256_add_epi64(pe, _mm256_sllv_epi64(one, _mm256_sub_epi64(te, one))), te);
-  po = eq256_sra64(_mm256_add_epi64(po, _mm256_sllv_epi64(one, _mm256_sub_epi64(to, one))), to);
+  /* + half, less one where the product is negative: ties round away from zero, as the scalar form */
+  const __m256i zero = _mm256_setzero_si256();
+  pe = _mm256_add_epi64(_mm256_add_epi64(pe, _mm256_sllv_epi64(one, _mm256_sub_epi64(te, one))),
+                        _mm256_cmpgt_epi64(zero, pe));
+  po = _mm256_add_epi64(_mm256_add_epi64(po, _mm256_sllv_epi64(one, _mm256_sub_epi64(to, one))),
+                        _mm256_cmpgt_epi64(zero, po));
+  pe = eq256_sra64(pe, te);
+  po = eq256_sra64(po, to);
   return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
 }
 
