@@ -5,7 +5,7 @@ VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgeq-setup
 
 
-.PHONY: setup system-deps runtime test test-all demo bench bench-convert bench-lowbit bench-board firmware clean
+.PHONY: setup system-deps runtime test demo bench bench-convert bench-lowbit bench-board firmware clean
 
 setup: $(STAMP) runtime
 
@@ -36,8 +36,9 @@ bench: setup
 bench-convert: setup
 	$(VPY) tools/bench_convert.py
 
-# Low-bit (16x8, W4A8, mixed) against TFLite's 16x8 PTQ and ai-edge-quantizer (pip install ai-edge-quantizer).
+# Low-bit (16x8, W4A8, mixed) against TFLite's 16x8 PTQ and ai-edge-quantizer (the 'anchors' extra).
 bench-lowbit: setup
+	$(VPY) -m pip install -q -e '.[anchors]'
 	$(VPY) tools/bench_lowbit.py
 
 bench-board: setup
