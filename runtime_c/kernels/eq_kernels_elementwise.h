@@ -89,23 +89,24 @@ typedef struct {
 } eq_hard_swish_params;
 void eq_hard_swish_s8(const eq_hard_swish_params *p, int32_t n, const int8_t *in, int8_t *out);
 
-/* ---- data movement (any 1-byte type) ---- */
+/* ---- data movement (any element size: elem_bytes per element; int8 and int16 share these) ---- */
 
-/* in [dims], out [dims + before + after] filled with pad_value outside the copy; ndim <= 6. */
-void eq_pad_s8(int32_t ndim, const int32_t *dims, const int32_t *before, const int32_t *after,
-               int8_t pad_value, const int8_t *in, int8_t *out);
+/* in [dims], out [dims + before + after] filled with *pad_value (one element) outside the copy; ndim <= 6. */
+void eq_pad(int32_t ndim, const int32_t *dims, const int32_t *before, const int32_t *after, size_t elem_bytes,
+            const void *pad_value, const void *in, void *out);
 
-/* Concatenates n_in tensors viewed as [outer, inner_i]; out is [outer, sum inner_i]. */
-void eq_concatenation_s8(int32_t n_in, const int8_t *const *in, const int32_t *inner, int32_t outer,
-                         int8_t *out);
+/* Concatenates n_in tensors viewed as [outer, inner_i] elements; out is [outer, sum inner_i]. */
+void eq_concatenation(int32_t n_in, const void *const *in, const int32_t *inner, int32_t outer,
+                      size_t elem_bytes, void *out);
 
 /* in [dims] (ndim <= 6), out[i_perm...] with out dims[k] = dims[perm[k]] */
-void eq_transpose_s8(int32_t ndim, const int32_t *dims, const int32_t *perm, const int8_t *in, int8_t *out);
+void eq_transpose(int32_t ndim, const int32_t *dims, const int32_t *perm, size_t elem_bytes, const void *in,
+                  void *out);
 
 /* Walks in [dims] (ndim <= 8) from start with stride until stop on every axis, writing in order. */
 #define EQ_SLICE_MAX_DIMS 8
-void eq_strided_slice_s8(int32_t ndim, const int32_t *dims, const int32_t *start, const int32_t *stop,
-                         const int32_t *stride, const int8_t *in, int8_t *out);
+void eq_strided_slice(int32_t ndim, const int32_t *dims, const int32_t *start, const int32_t *stop,
+                      const int32_t *stride, size_t elem_bytes, const void *in, void *out);
 
 /* ---- reductions ---- */
 

@@ -70,17 +70,6 @@ typedef struct {
 void eq_softmax_s16(const eq_softmax_s16_params *p, int32_t rows, int32_t depth, const int16_t *in,
                     int16_t *out);
 
-/* ---- data movement ---- */
-
-void eq_pad_s16(int32_t ndim, const int32_t *dims, const int32_t *before, const int32_t *after,
-                int16_t pad_value, const int16_t *in, int16_t *out);
-void eq_concatenation_s16(int32_t n_in, const int16_t *const *in, const int32_t *inner, int32_t outer,
-                          int16_t *out);
-void eq_transpose_s16(int32_t ndim, const int32_t *dims, const int32_t *perm, const int16_t *in,
-                      int16_t *out);
-void eq_strided_slice_s16(int32_t ndim, const int32_t *dims, const int32_t *start, const int32_t *stop,
-                          const int32_t *stride, const int16_t *in, int16_t *out);
-
 /* ---- reductions ---- */
 
 void eq_mean_s16(const eq_mean_params *p, int32_t ndim, const int32_t *dims, const uint8_t *reduced,

@@ -46,15 +46,9 @@ static eq_status concatenation_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status concatenation_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const concat_data *d = node->data;
-  if (EQ_IS_INT16(node->out[0])) {
-    const int16_t *ins16[EQ_MAX_OP_IO];
-    for (int32_t i = 0; i < node->n_in; ++i) ins16[i] = node->in[i]->data;
-    eq_concatenation_s16(node->n_in, ins16, d->inner, d->outer, node->out[0]->data);
-    return EQ_OK;
-  }
-  const int8_t *ins[EQ_MAX_OP_IO];
+  const void *ins[EQ_MAX_OP_IO];
   for (int32_t i = 0; i < node->n_in; ++i) ins[i] = node->in[i]->data;
-  eq_concatenation_s8(node->n_in, ins, d->inner, d->outer, node->out[0]->data);
+  eq_concatenation(node->n_in, ins, d->inner, d->outer, EQ_IS_INT16(node->out[0]) ? 2 : 1, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -55,10 +55,12 @@ static inline eq_status eq_pad_prepare(eq_ctx *ctx, eq_node *node, int v2) {
 static inline eq_status eq_pad_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const eq_pad_data *d = node->data;
+  const int16_t v16 = d->value;
+  const int8_t v8 = (int8_t)d->value;
   if (EQ_IS_INT16(node->out[0]))
-    eq_pad_s16(d->ndim, d->dims, d->before, d->after, d->value, node->in[0]->data, node->out[0]->data);
+    eq_pad(d->ndim, d->dims, d->before, d->after, 2, &v16, node->in[0]->data, node->out[0]->data);
   else
-    eq_pad_s8(d->ndim, d->dims, d->before, d->after, (int8_t)d->value, node->in[0]->data, node->out[0]->data);
+    eq_pad(d->ndim, d->dims, d->before, d->after, 1, &v8, node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 

@@ -127,11 +127,8 @@ static eq_status strided_slice_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status strided_slice_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const slice_data *d = node->data;
-  if (EQ_IS_INT16(node->out[0])) {
-    eq_strided_slice_s16(d->ndim, d->dims, d->start, d->stop, d->stride, node->in[0]->data, node->out[0]->data);
-    return EQ_OK;
-  }
-  eq_strided_slice_s8(d->ndim, d->dims, d->start, d->stop, d->stride, node->in[0]->data, node->out[0]->data);
+  eq_strided_slice(d->ndim, d->dims, d->start, d->stop, d->stride, EQ_IS_INT16(node->out[0]) ? 2 : 1,
+                   node->in[0]->data, node->out[0]->data);
   return EQ_OK;
 }
 

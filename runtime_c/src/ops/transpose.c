@@ -36,11 +36,8 @@ static eq_status transpose_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status transpose_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const transpose_data *d = node->data;
-  if (EQ_IS_INT16(node->out[0])) {
-    eq_transpose_s16(d->ndim, d->dims, d->perm, node->in[0]->data, node->out[0]->data);
-    return EQ_OK;
-  }
-  eq_transpose_s8(d->ndim, d->dims, d->perm, node->in[0]->data, node->out[0]->data);
+  eq_transpose(d->ndim, d->dims, d->perm, EQ_IS_INT16(node->out[0]) ? 2 : 1, node->in[0]->data,
+               node->out[0]->data);
   return EQ_OK;
 }
 
