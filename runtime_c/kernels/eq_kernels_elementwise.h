@@ -114,8 +114,9 @@ typedef struct {
   int32_t in_zp, out_zp;
   int32_t multiplier, shift; /* in_scale / out_scale, before dividing by the reduced count */
 } eq_mean_params;
-/* in [dims] (ndim <= 6); reduced: nonzero for each axis averaged; out: the kept axes in order. */
-void eq_mean_s8(const eq_mean_params *p, int32_t ndim, const int32_t *dims, const uint8_t *reduced,
-                const int8_t *in, int8_t *out);
+/* in [dims] (ndim <= 6) of int8 (elem_bytes 1) or int16 (2); reduced: nonzero for each axis averaged;
+ * out: the kept axes in order. */
+void eq_mean(const eq_mean_params *p, int32_t ndim, const int32_t *dims, const uint8_t *reduced,
+             size_t elem_bytes, const void *in, void *out);
 
 #endif

@@ -70,11 +70,6 @@ typedef struct {
 void eq_softmax_s16(const eq_softmax_s16_params *p, int32_t rows, int32_t depth, const int16_t *in,
                     int16_t *out);
 
-/* ---- reductions ---- */
-
-void eq_mean_s16(const eq_mean_params *p, int32_t ndim, const int32_t *dims, const uint8_t *reduced,
-                 const int16_t *in, int16_t *out);
-
 /* ---- QUANTIZE / DEQUANTIZE with int16 on either side ---- */
 
 /* float -> int16: round(x / scale) + zero_point (division in float), clamped. */

@@ -47,11 +47,8 @@ static eq_status mean_prepare(eq_ctx *ctx, eq_node *node) {
 static eq_status mean_eval(eq_ctx *ctx, eq_node *node) {
   (void)ctx;
   const mean_data *d = node->data;
-  if (EQ_IS_INT16(node->out[0])) {
-    eq_mean_s16(&d->p, d->ndim, d->dims, d->reduced, node->in[0]->data, node->out[0]->data);
-    return EQ_OK;
-  }
-  eq_mean_s8(&d->p, d->ndim, d->dims, d->reduced, node->in[0]->data, node->out[0]->data);
+  eq_mean(&d->p, d->ndim, d->dims, d->reduced, EQ_IS_INT16(node->out[0]) ? 2 : 1, node->in[0]->data,
+          node->out[0]->data);
   return EQ_OK;
 }
 
