@@ -10,12 +10,14 @@ from pathlib import Path
 
 import cffi
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ROOT / "runtime_c" / "kernels"
 BUILD = ROOT / "runtime_c" / "build" / "kernel_shim"
 REF_SOURCES = ("conv2d_s8.c", "depthwise_conv2d_s8.c", "fully_connected_s8.c")
 VARIANTS = ("ref", "avx2", "avx512vnni")
+SIMD = VARIANTS[1:]
 
 # The conv / depthwise / fully connected layers of the MLPerf Tiny int8 models in execution order, all with
 # SAME padding: ("conv", h, w, c_in, c_out, kh, kw, stride), ("dw", h, w, c, stride) (3x3, multiplier 1),
@@ -266,3 +268,20 @@ class Kernels:
         run, out = self.fully_connected_call(isa, params, x, w, bias, mult, shift)
         run()
         return out
+
+
+# ---- pytest fixtures shared by the SIMD-vs-reference tests (import them into the test module) ----
+
+@pytest.fixture(scope="module")
+def kernels() -> Kernels:
+    missing = missing_sources()
+    if missing:
+        pytest.skip(f"kernel sources not in the tree yet: {', '.join(missing)}")
+    return Kernels()
+
+
+@pytest.fixture(params=SIMD)
+def isa(request, kernels) -> str:
+    if kernels.table(request.param) is None:
+        pytest.skip(f"this CPU lacks {request.param}: {request.param} kernels not exercised here")
+    return request.param

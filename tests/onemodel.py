@@ -9,6 +9,7 @@
         outputs=[spec([1, 8, 8, 4], scale=0.05, zero_point=3)],
         options={"padding": "SAME", "stride_w": 1, "stride_h": 1, "fused_activation_function": "RELU"})
     (y,) = run_reference(model, x)
+    assert_bit_exact(model, [x])      # runtime_c's outputs must equal LiteRT's byte for byte
 
 A spec with `data` becomes a constant tensor (its own buffer); one without data becomes a subgraph input
 (when listed in `inputs`) or output. `None` in `inputs` is an absent optional input (index -1). Option keys
@@ -222,3 +223,23 @@ def run_reference(model: bytes, *inputs: np.ndarray) -> list[np.ndarray]:
     it.invoke()
     return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
+
+
+def assert_bit_exact(model: bytes, inputs) -> list[np.ndarray]:
+    """Runs `model` in runtime_c and in LiteRT's reference kernels; every output must match in dtype, shape
+    and every byte. Returns the reference outputs."""
+    from edgeq import runtime
+
+    ref = run_reference(model, *inputs)
+    got = runtime.Interpreter(model).run(*inputs)
+    got = [got] if isinstance(got, np.ndarray) else list(got)
+    assert len(got) == len(ref)
+    for k, (r, g) in enumerate(zip(ref, got)):
+        g = np.asarray(g)
+        assert g.dtype == r.dtype, f"output {k}: dtype {g.dtype} != {r.dtype}"
+        assert tuple(g.shape) == tuple(r.shape), f"output {k}: shape {g.shape} != {r.shape}"
+        if g.tobytes() != r.tobytes():
+            diff = np.abs(g.astype(np.float64) - r.astype(np.float64))
+            raise AssertionError(f"output {k}: {int((diff > 0).sum())}/{r.size} values differ, "
+                                 f"max |diff| {diff.max()}")
+    return ref

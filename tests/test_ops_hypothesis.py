@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from onemodel import build_op_model, run_reference, spec
+from onemodel import assert_bit_exact, build_op_model, run_reference, spec
 
-from edgeq import runtime
 
 CASES = settings(max_examples=30, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -21,29 +20,6 @@ ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-def run_runtime(model: bytes, inputs) -> list[np.ndarray]:
-    outs = runtime.Interpreter(model).run(*inputs)
-    if isinstance(outs, np.ndarray):
-        outs = [outs]
-    return list(outs)
-
-
-def assert_bit_exact(model: bytes, inputs) -> list[np.ndarray]:
-    """Runs both engines; every output must match in dtype, shape and every byte."""
-    ref = run_reference(model, *inputs)
-    got = run_runtime(model, inputs)
-    assert len(got) == len(ref)
-    for k, (r, g) in enumerate(zip(ref, got)):
-        g = np.asarray(g)
-        assert g.dtype == r.dtype, f"output {k}: dtype {g.dtype} != {r.dtype}"
-        assert tuple(g.shape) == tuple(r.shape), f"output {k}: shape {g.shape} != {r.shape}"
-        if g.tobytes() != r.tobytes():
-            diff = np.abs(g.astype(np.float64) - r.astype(np.float64))
-            raise AssertionError(f"output {k}: {int((diff > 0).sum())}/{r.size} values differ, "
-                                 f"max |diff| {diff.max()}")
-    return ref
-
 
 @st.composite
 def rngs(draw):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from onemodel import build_op_model, run_reference, spec
+from onemodel import assert_bit_exact, build_op_model, run_reference, spec
 
 from edgeq import runtime
 from edgeq.errors import UnsupportedError
@@ -20,23 +20,6 @@ CASES = settings(max_examples=50, deadline=None, derandomize=True,
 
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 I16 = "int16"
-
-
-def assert_bit_exact(model: bytes, inputs) -> list[np.ndarray]:
-    """Runs both engines; every output must match in dtype, shape and every byte."""
-    ref = run_reference(model, *inputs)
-    got = runtime.Interpreter(model).run(*inputs)
-    got = [got] if isinstance(got, np.ndarray) else list(got)
-    assert len(got) == len(ref)
-    for k, (r, g) in enumerate(zip(ref, got)):
-        g = np.asarray(g)
-        assert g.dtype == r.dtype, f"output {k}: dtype {g.dtype} != {r.dtype}"
-        assert tuple(g.shape) == tuple(r.shape), f"output {k}: shape {g.shape} != {r.shape}"
-        if g.tobytes() != r.tobytes():
-            diff = np.abs(g.astype(np.float64) - r.astype(np.float64))
-            raise AssertionError(f"output {k}: {int((diff > 0).sum())}/{r.size} values differ, "
-                                 f"max |diff| {diff.max()}")
-    return ref
 
 
 @st.composite

@@ -16,25 +16,10 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kernel_shim  # noqa: E402
+from kernel_shim import SIMD, isa, kernels  # noqa: E402,F401  (SIMD variants; pytest fixtures)
 
-SIMD = ("avx2", "avx512vnni")
 FAST = settings(derandomize=True, deadline=None, max_examples=150,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def kernels() -> kernel_shim.Kernels:
-    missing = kernel_shim.missing_sources()
-    if missing:
-        pytest.skip(f"kernel sources not in the tree yet: {', '.join(missing)}")
-    return kernel_shim.Kernels()
-
-
-@pytest.fixture(params=SIMD)
-def isa(request, kernels) -> str:
-    if kernels.table(request.param) is None:
-        pytest.skip(f"this CPU lacks {request.param}: {request.param} kernels not exercised here")
-    return request.param
 
 
 def quant(rng: np.random.Generator, channels: int, fan_in: int, per_channel: bool):
