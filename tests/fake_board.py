@@ -62,6 +62,11 @@ class FakeBoard:
         self._conn: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # LOAD runs the reference build of runtime_c: build it now (seconds in a fresh clone), not while a
+        # client waits for LOAD's answer with a board's timeout
+        from edgeq.introspect import lib
+
+        lib("ref")
         self.boot()
 
     # -- power-on state ----------------------------------------------------------------------------------

@@ -378,24 +378,14 @@ def test_reference_kernels_pass_the_same_cases():
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-500:]
 
 
-def test_sanitizers_flips_of_lowbit_models(tmp_path):
+def test_sanitizers_flips_of_lowbit_models(tmp_path, asan_driver):
     """INT4, 16x8 (int64 bias) and hybrid one-op models under AddressSanitizer + UBSan
     (runtime_c/tests/eq_check.c): every truncation and 300 bit-flipped copies each, on the reference
     kernels and on this machine's SIMD ones. A flipped bias or scale must not overflow the 64-bit
     requantization or the double rounding."""
     from test_hybrid import build as build_float
 
-    import fcntl
-    import shutil
-
-    root = Path(__file__).resolve().parent.parent / "runtime_c"
-    (root / "build").mkdir(exist_ok=True)
-    # Build under a lock and run a private copy: other tests may rebuild build/asan/eq_check meanwhile.
-    with open(root / "build" / ".asan.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        r = subprocess.run(["make", "-s", "-j2", "-C", str(root), "asan"], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr[-1500:]
-        driver = shutil.copy(root / "build" / "asan" / "eq_check", tmp_path / "eq_check")
+    driver = asan_driver
     rng = np.random.default_rng(11)
     base = dict(rng=rng, act="RELU", per_channel=True, batch=2, bias=True)
     layers_ = [dict(base, kind="conv", h=6, w=5, cin=4, fcin=2, cout=4, kh=3, kw=2, padding="SAME", stride=(2, 1),

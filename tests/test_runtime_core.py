@@ -309,16 +309,6 @@ def test_errors_are_edgeq_errors():
 
 # ---- the same under AddressSanitizer + UndefinedBehaviorSanitizer (C driver runtime_c/tests/eq_check.c) ----
 
-@pytest.fixture(scope="module")
-def asan_driver():
-    import subprocess
-
-    r = subprocess.run(["make", "-s", "-j2", "-C", str(runtime.RUNTIME_DIR), "asan"], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"make asan failed: {r.stderr[-1500:]}")
-    return runtime.RUNTIME_DIR / "build" / "asan" / "eq_check"
-
-
 def _sanitized(driver, path, flips: int, truncate: bool, isa: str | None = None) -> str:
     import os
     import subprocess
