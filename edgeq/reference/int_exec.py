@@ -300,6 +300,13 @@ class _Run:
         x = self.val(op.inputs[0])
         return x.reshape(self._out_shape(op, x.size))
 
+    def transpose(self, op: Op) -> np.ndarray:
+        x, perm = self.val(op.inputs[0]), [int(p) for p in self.val(op.inputs[1])]
+        perm = [p % x.ndim for p in perm]
+        if perm[0] != 0 and x.shape[0] != self.t(op.inputs[0]).shape[0]:
+            raise UnsupportedError(f"{op}: TRANSPOSE that moves axis 0 runs one sample at a time only")
+        return np.transpose(x, perm)  # data movement: exact for every type, samples stacked on axis 0 stay
+
     def _out_shape(self, op: Op, size: int) -> tuple[int, ...]:
         shape = self.t(op.outputs[0]).shape
         n = int(np.prod(shape)) if shape else 1
@@ -338,7 +345,7 @@ _DISPATCH = {
     "CONV_2D": _Run.conv, "DEPTHWISE_CONV_2D": _Run.conv, "FULLY_CONNECTED": _Run.fully_connected,
     "ADD": _Run.add, "AVERAGE_POOL_2D": _Run.pool, "MAX_POOL_2D": _Run.pool, "SOFTMAX": _Run.softmax,
     "QUANTIZE": _Run.quantize, "DEQUANTIZE": _Run.dequantize, "RESHAPE": _Run.reshape,
-    "SQUEEZE": _Run.reshape, "EXPAND_DIMS": _Run.reshape,
+    "SQUEEZE": _Run.reshape, "EXPAND_DIMS": _Run.reshape, "TRANSPOSE": _Run.transpose,
 }
 
 
