@@ -57,29 +57,24 @@ static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_
 }
 
 static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
-  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
-            EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  const eq_tensor *w = n->in[1];
+  eq_status st = eq_float_conv_types(n);
+  if (st != EQ_OK) return st;
   conv_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_conv_params g;
-  eq_status st = geometry(n, &d->in, &d->filter, &d->out, &g);
+  st = geometry(n, &d->in, &d->filter, &d->out, &g);
   if (st != EQ_OK) return st;
-  d->p.stride_h = g.stride_h, d->p.stride_w = g.stride_w, d->p.dilation_h = g.dilation_h;
-  d->p.dilation_w = g.dilation_w, d->p.pad_h = g.pad_h, d->p.pad_w = g.pad_w, d->p.depth_multiplier = 1;
-  st = eq_float_activation(eq_opt_i32(&n->options, 3, EQ_ACT_NONE), &d->p.act_min, &d->p.act_max);
+  st = eq_conv_fparams_from(&d->p, &g, 1, eq_opt_i32(&n->options, 3, EQ_ACT_NONE));
   if (st != EQ_OK) return st;
   d->hybrid = w->type != EQ_FLOAT32;
   d->per_channel = 0;
   d->w_scale = NULL;
   if (d->hybrid) {
-    EQ_ENSURE(w->nq == 1 || w->nq == d->out.c, EQ_ERR_QUANT);
-    for (int32_t c = 0; c < w->nq; ++c) {
-      EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+    st = eq_hybrid_weights_ok(w, d->out.c);
+    if (st != EQ_OK) return st;
+    for (int32_t c = 1; c < w->nq; ++c)
       if (eq_q_scale(w, c) != eq_q_scale(w, 0)) d->per_channel = 1;
-    }
     /* Grouped hybrid convolutions run the per-channel form, as in LiteRT. */
     if (d->in.c != d->filter.c) d->per_channel = 1;
     d->w_scale1 = eq_q_scale(w, 0);

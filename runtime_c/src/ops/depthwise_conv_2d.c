@@ -28,26 +28,21 @@ typedef struct {
 static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_shape4 *out_s, eq_conv_params *p);
 
 static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
-  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
-            EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  const eq_tensor *w = n->in[1];
+  eq_status st = eq_float_conv_types(n);
+  if (st != EQ_OK) return st;
   dw_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_conv_params g;
-  eq_status st = geometry(n, &d->in, &d->filter, &d->out, &g);
+  st = geometry(n, &d->in, &d->filter, &d->out, &g);
   if (st != EQ_OK) return st;
-  d->p.stride_h = g.stride_h, d->p.stride_w = g.stride_w, d->p.dilation_h = g.dilation_h;
-  d->p.dilation_w = g.dilation_w, d->p.pad_h = g.pad_h, d->p.pad_w = g.pad_w;
-  d->p.depth_multiplier = g.depth_multiplier;
-  st = eq_float_activation(eq_opt_i32(&n->options, 4, EQ_ACT_NONE), &d->p.act_min, &d->p.act_max);
+  st = eq_conv_fparams_from(&d->p, &g, g.depth_multiplier, eq_opt_i32(&n->options, 4, EQ_ACT_NONE));
   if (st != EQ_OK) return st;
   d->w_scale = NULL;
   if (w->type != EQ_FLOAT32) {
     /* LiteRT's hybrid depthwise is per-channel only; a per-tensor scale is repeated (same arithmetic). */
-    EQ_ENSURE(w->nq == 1 || w->nq == d->out.c, EQ_ERR_QUANT);
-    for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+    st = eq_hybrid_weights_ok(w, d->out.c);
+    if (st != EQ_OK) return st;
     d->w_scale = eq_filter_scales(ctx, w, d->out.c);
     EQ_ENSURE(d->w_scale, EQ_ERR_ARENA_TOO_SMALL);
     st = eq_request_scratch(ctx, eq_hybrid_scratch_bytes(d->in.n, d->in.h * d->in.w * d->in.c), &n->scratch[0]);

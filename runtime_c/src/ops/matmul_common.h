@@ -33,6 +33,32 @@ static inline eq_status eq_float_activation(int32_t act, float *lo, float *hi) {
   }
 }
 
+/* Float and hybrid CONV_2D / DEPTHWISE_CONV_2D: float output and bias, float, int8 or packed INT4 weights. */
+static inline eq_status eq_float_conv_types(const eq_node *n) {
+  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
+  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
+            EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  return EQ_OK;
+}
+
+/* The float kernels' parameters from the integer geometry and the op's fused activation. */
+static inline eq_status eq_conv_fparams_from(eq_conv_fparams *p, const eq_conv_params *g, int32_t depth_multiplier,
+                                             int32_t activation) {
+  p->stride_h = g->stride_h, p->stride_w = g->stride_w, p->dilation_h = g->dilation_h;
+  p->dilation_w = g->dilation_w, p->pad_h = g->pad_h, p->pad_w = g->pad_w;
+  p->depth_multiplier = depth_multiplier;
+  return eq_float_activation(activation, &p->act_min, &p->act_max);
+}
+
+/* Hybrid weights are symmetric, with one scale or one per output channel. */
+static inline eq_status eq_hybrid_weights_ok(const eq_tensor *w, int32_t out_c) {
+  EQ_ENSURE(w->nq == 1 || w->nq == out_c, EQ_ERR_QUANT);
+  for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+  return EQ_OK;
+}
+
 /* Hybrid scratch: the quantized input ([batches, row] int8), then per batch a float scale and an
  * int32 zero point. */
 static inline size_t eq_hybrid_scratch_bytes(int32_t batches, int32_t row) {
