@@ -33,7 +33,8 @@ demo: setup
 bench: setup
 	$(VPY) tools/bench_runtime.py
 
-bench-convert: setup
+# INT8 calibration methods against TFLite's PTQ, then the low-bit rows (bench-lowbit).
+bench-convert: setup bench-lowbit
 	$(VPY) tools/bench_convert.py
 
 # Low-bit (16x8, W4A8, mixed) against TFLite's 16x8 PTQ and ai-edge-quantizer (the 'anchors' extra).

@@ -45,12 +45,17 @@ def tflite_16x8(model_bytes: bytes, calib: np.ndarray) -> bytes:
 
 
 def with_signature(model_bytes: bytes, key: str = "serving_default") -> tuple[bytes, str]:
-    """The model with a SignatureDef over its subgraph-0 inputs and outputs (schema object API), and the
-    name of its first input."""
+    """The model with a SignatureDef over its subgraph-0 inputs and outputs (schema object API) and every
+    operator code's builtin_code filled in, and the name of its first input."""
     from ai_edge_litert import schema_py_generated as fb
     import flatbuffers
 
     m = fb.ModelT.InitFromPackedBuf(model_bytes, 0)
+    # Files written by older converters carry the op only in deprecated_builtin_code (builtin_code 0 = ADD);
+    # TFLite reads the larger of the two, ai-edge-quantizer reads builtin_code alone and would take every FC
+    # of AD for an ADD. Filling the field changes nothing else in the model.
+    for code in m.operatorCodes:
+        code.builtinCode = max(code.builtinCode, code.deprecatedBuiltinCode)
     sg = m.subgraphs[0]
 
     def maps(indices):
