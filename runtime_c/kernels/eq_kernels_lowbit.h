@@ -155,6 +155,41 @@ __attribute__((weak)) void eq_fully_connected_s4_avx512vnni(const eq_fc_params *
                                                             int32_t batches, int32_t in_depth, int32_t out_depth,
                                                             const int8_t *in, const uint8_t *weights,
                                                             const int32_t *bias, int8_t *out);
+/* AVX2 twins of the 16x8 and hybrid kernels (kernels/x86/conv2d_s16.c, depthwise_conv2d_s16.c,
+ * fully_connected_s16.c, fully_connected_hybrid.c, depthwise_conv2d_hybrid.c), weak for the same reason;
+ * same bytes as the reference. The conv and depthwise ones take host scratch of the size their
+ * _scratch_size gives (0: the shape runs the reference; NULL scratch runs the reference); INT4
+ * filters, depth multipliers above 1 and other shapes they do not vectorize run the reference. */
+__attribute__((weak)) size_t eq_conv2d_s16_avx2_scratch_size(const eq_shape4 *filter_shape);
+__attribute__((weak)) void eq_conv2d_s16_avx2(const eq_conv_params *p, const eq_channel_quant *q,
+                                              const eq_shape4 *in_shape, const int16_t *in,
+                                              const eq_shape4 *filter_shape, const void *filter, int filter_int4,
+                                              const void *bias, int acc32, const eq_shape4 *out_shape,
+                                              int16_t *out, void *scratch);
+__attribute__((weak)) size_t eq_depthwise_conv2d_s16_avx2_scratch_size(const eq_conv_params *p,
+    const eq_shape4 *in_shape, const eq_shape4 *filter_shape, const eq_shape4 *out_shape);
+__attribute__((weak)) void eq_depthwise_conv2d_s16_avx2(const eq_conv_params *p, const eq_channel_quant *q,
+                                                        const eq_shape4 *in_shape, const int16_t *in,
+                                                        const eq_shape4 *filter_shape, const void *filter,
+                                                        int filter_int4, const int64_t *bias,
+                                                        const eq_shape4 *out_shape, int16_t *out, void *scratch);
+__attribute__((weak)) void eq_fully_connected_s16_avx2(const eq_fc_params *p, const double *scale, int32_t batches,
+                                                       int32_t in_depth, int32_t out_depth, const int16_t *in,
+                                                       const void *weights, int weights_int4, const void *bias,
+                                                       int acc32, int16_t *out);
+__attribute__((weak)) void eq_fully_connected_hybrid_avx2(float act_min, float act_max, int32_t batches,
+                                                          int32_t in_depth, int32_t out_depth, const int8_t *qin,
+                                                          const float *in_scale, const int32_t *in_zp,
+                                                          const void *weights, int weights_int4,
+                                                          const float *w_scale, const float *bias, float *out);
+__attribute__((weak)) size_t eq_depthwise_conv2d_hybrid_avx2_scratch_size(const eq_conv_fparams *p,
+    const eq_shape4 *in_shape, const eq_shape4 *filter_shape, const eq_shape4 *out_shape);
+__attribute__((weak)) void eq_depthwise_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in_shape,
+                                                           const int8_t *qin, const float *in_scale,
+                                                           const int32_t *in_zp, const eq_shape4 *filter_shape,
+                                                           const void *filter, int filter_int4,
+                                                           const float *w_scale, const float *bias,
+                                                           const eq_shape4 *out_shape, float *out, void *scratch);
 #endif
 
 #endif

@@ -111,6 +111,17 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   return EQ_OK;
 }
 
+/* 16x8 with int8 weights on an x86 host with a SIMD variant chosen: the AVX2 twin's patch scratch.
+ * Without it (microcontrollers, EDGEQ_ISA=ref, INT4 weights) the reference kernel runs, scratch-free. */
+static eq_status prepare_s16_simd(eq_ctx *ctx, eq_node *n, const conv_data *d) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (eq_conv2d_s16_avx2 && n->in[1]->type == EQ_INT8 && eq_host_simd())
+    return eq_request_scratch(ctx, eq_conv2d_s16_avx2_scratch_size(&d->filter), &n->scratch[0]);
+#endif
+  (void)ctx, (void)n, (void)d;
+  return EQ_OK;
+}
+
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
@@ -147,7 +158,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   /* Constant weights are packed once when the variant packs this shape; eval then skips repacking. */
   d->packed = NULL;
   n->data = d;
-  if (s16 || (w->type == EQ_INT4 && !unpack4)) return EQ_OK; /* reference kernels, no scratch */
+  if (s16) return prepare_s16_simd(ctx, n, d);
+  if (w->type == EQ_INT4 && !unpack4) return EQ_OK; /* reference kernels, no scratch */
   const int8_t *w8 = w->data;
   if (unpack4) {
     w8 = eq_unpack_int4_persistent(ctx, w);
@@ -177,9 +189,16 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const conv_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   if (EQ_WITH_INT16 && n->in[0]->type == EQ_INT16) {
+    const int acc32 = eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32;
+#if defined(__x86_64__) || defined(__i386__)
+    if (n->scratch[0] >= 0) { /* prepare_s16_simd chose the AVX2 twin */
+      eq_conv2d_s16_avx2(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, 0,
+                         bias ? bias->data : NULL, acc32, &d->out, n->out[0]->data, eq_scratch(ctx, n->scratch[0]));
+      return EQ_OK;
+    }
+#endif
     eq_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, n->in[1]->type == EQ_INT4,
-                  bias ? bias->data : NULL,
-                  eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32, &d->out, n->out[0]->data);
+                  bias ? bias->data : NULL, acc32, &d->out, n->out[0]->data);
     return EQ_OK;
   }
   const int8_t *w8 = n->in[1]->data;

@@ -47,6 +47,14 @@ static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
     EQ_ENSURE(d->w_scale, EQ_ERR_ARENA_TOO_SMALL);
     st = eq_request_scratch(ctx, eq_hybrid_scratch_bytes(d->in.n, d->in.h * d->in.w * d->in.c), &n->scratch[0]);
     if (st != EQ_OK) return st;
+#if defined(__x86_64__) || defined(__i386__)
+    /* int8 weights on an x86 host with a SIMD variant chosen: the AVX2 twin's scratch, when it
+     * vectorizes the shape */
+    if (eq_depthwise_conv2d_hybrid_avx2 && w->type == EQ_INT8 && eq_host_simd()) {
+      const size_t bytes = eq_depthwise_conv2d_hybrid_avx2_scratch_size(&d->p, &d->in, &d->filter, &d->out);
+      if (bytes && (st = eq_request_scratch(ctx, bytes, &n->scratch[1])) != EQ_OK) return st;
+    }
+#endif
   }
   n->data = d;
   return EQ_OK;
@@ -63,6 +71,13 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   }
   const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->in.n,
                                               d->in.h * d->in.w * d->in.c, 1, 0.0f);
+#if defined(__x86_64__) || defined(__i386__)
+  if (n->scratch[1] >= 0) { /* prepare_float chose the AVX2 twin */
+    eq_depthwise_conv2d_hybrid_avx2(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, 0, d->w_scale, b,
+                                    &d->out, n->out[0]->data, eq_scratch(ctx, n->scratch[1]));
+    return EQ_OK;
+  }
+#endif
   eq_depthwise_conv2d_hybrid(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data,
                              n->in[1]->type == EQ_INT4, d->w_scale, b, &d->out, n->out[0]->data);
   return EQ_OK;
@@ -91,6 +106,19 @@ static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_
             EQ_ERR_SHAPE);
   p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, in_s->h, f_s->h, out_s->h);
   p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, in_s->w, f_s->w, out_s->w);
+  return EQ_OK;
+}
+
+/* 16x8 with int8 weights on an x86 host with a SIMD variant chosen: the AVX2 twin's scratch (interleaved
+ * weights), when it vectorizes the shape. Otherwise the reference kernel runs, scratch-free. */
+static eq_status prepare_s16_simd(eq_ctx *ctx, eq_node *n, const dw_data *d) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (eq_depthwise_conv2d_s16_avx2 && n->in[1]->type == EQ_INT8 && eq_host_simd()) {
+    const size_t bytes = eq_depthwise_conv2d_s16_avx2_scratch_size(&d->p, &d->in, &d->filter, &d->out);
+    if (bytes) return eq_request_scratch(ctx, bytes, &n->scratch[0]);
+  }
+#endif
+  (void)ctx, (void)n, (void)d;
   return EQ_OK;
 }
 
@@ -123,7 +151,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (st != EQ_OK) return st;
   if (s16 && (st = eq_check_shifts_16x8(&d->q, oc)) != EQ_OK) return st;
   n->data = d;
-  if (s16 || (w->type == EQ_INT4 && !unpack4)) return EQ_OK; /* reference kernels, no scratch */
+  if (s16) return prepare_s16_simd(ctx, n, d);
+  if (w->type == EQ_INT4 && !unpack4) return EQ_OK; /* reference kernels, no scratch */
   if (unpack4) {
     ((dw4_data *)d)->w8 = eq_unpack_int4_persistent(ctx, w);
     EQ_ENSURE(((dw4_data *)d)->w8, EQ_ERR_ARENA_TOO_SMALL);
@@ -141,6 +170,13 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const dw_data *d = n->data;
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   if (EQ_WITH_INT16 && n->in[0]->type == EQ_INT16) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (n->scratch[0] >= 0) { /* prepare_s16_simd chose the AVX2 twin */
+      eq_depthwise_conv2d_s16_avx2(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, 0,
+                                   bias ? bias->data : NULL, &d->out, n->out[0]->data, eq_scratch(ctx, n->scratch[0]));
+      return EQ_OK;
+    }
+#endif
     eq_depthwise_conv2d_s16(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
                             n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, &d->out, n->out[0]->data);
     return EQ_OK;

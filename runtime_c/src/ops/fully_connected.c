@@ -119,8 +119,13 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   }
   const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->batches,
                                               d->in_depth, d->asymmetric, d->w_scale ? 0.0f : d->w_scale1);
-  eq_fully_connected_hybrid(d->act_min, d->act_max, d->batches, d->in_depth, d->out_depth, r.q, r.scale, r.zp,
-                            n->in[1]->data, n->in[1]->type == EQ_INT4, d->w_scale, b, n->out[0]->data);
+  void (*hybrid)(float, float, int32_t, int32_t, int32_t, const int8_t *, const float *, const int32_t *,
+                 const void *, int, const float *, const float *, float *) = eq_fully_connected_hybrid;
+#if defined(__x86_64__) || defined(__i386__)
+  if (eq_fully_connected_hybrid_avx2 && eq_host_simd()) hybrid = eq_fully_connected_hybrid_avx2; /* a SIMD variant */
+#endif
+  hybrid(d->act_min, d->act_max, d->batches, d->in_depth, d->out_depth, r.q, r.scale, r.zp, n->in[1]->data,
+         n->in[1]->type == EQ_INT4, d->w_scale, b, n->out[0]->data);
   return EQ_OK;
 }
 
@@ -203,9 +208,13 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   if (EQ_WITH_INT16 && n->in[0]->type == EQ_INT16) {
     const fc16_data *e = n->data;
-    eq_fully_connected_s16(&e->p, e->scale, e->batches, e->in_depth, e->out_depth, n->in[0]->data,
-                           n->in[1]->data, n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, e->acc32,
-                           n->out[0]->data);
+    void (*s16)(const eq_fc_params *, const double *, int32_t, int32_t, int32_t, const int16_t *, const void *, int,
+                const void *, int, int16_t *) = eq_fully_connected_s16;
+#if defined(__x86_64__) || defined(__i386__)
+    if (eq_fully_connected_s16_avx2 && eq_host_simd()) s16 = eq_fully_connected_s16_avx2; /* a SIMD variant */
+#endif
+    s16(&e->p, e->scale, e->batches, e->in_depth, e->out_depth, n->in[0]->data, n->in[1]->data,
+        n->in[1]->type == EQ_INT4, bias ? bias->data : NULL, e->acc32, n->out[0]->data);
     return EQ_OK;
   }
   const fc_data *d = n->data;
