@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import CalibrationError, EdgeqError, ModelError
+from edgeq.fileio import write_atomic
 from edgeq.model.ir import Graph
 from edgeq.quantize.calibrate import check_samples, collect_stats
 from edgeq.quantize.observers import METHODS as OBSERVER_METHODS
@@ -297,23 +297,6 @@ def convert(src, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", 
     if report is not None:
         c.report.write_json(report, {"method": method, "io": io, "calib_samples": c.calib_n, "notes": c.notes})
     return c.model
-
-
-def write_atomic(dst: str | os.PathLike, data: bytes) -> Path:
-    """Write via a temporary file in the same folder and rename: never a partial file at ``dst``."""
-    dst = Path(dst)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent if str(dst.parent) else ".")
-    except OSError as e:
-        raise EdgeqError(f"{dst}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dst)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise EdgeqError(f"{dst}: cannot write ({e.strerror})") from None
-    return dst
 
 
 def convert_file(src, dst, *, calib=None, method: str = DEFAULT_METHOD, io: str = "int8", preprocess=None,

@@ -6,8 +6,6 @@ emits a SignatureDef (LiteRT's signature runner and some tools need one)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -561,28 +559,11 @@ def _signature(g: Graph, index: dict[str, int]):
 
 
 def save_tflite(graph: Graph, path: str | Path) -> Path:
-    """Write the graph to ``path`` atomically: a temp file in the same folder, then rename."""
-    path = Path(path)
+    """Write the graph to ``path`` atomically (edgeq.fileio.write_atomic)."""
+    from edgeq.fileio import write_atomic
+
     data = write_tflite(graph)  # serialize first: an error here leaves nothing behind
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal permissions
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ModelError(f"{path}: cannot write ({e.strerror})") from None
-    return path
+    return write_atomic(path, data, ModelError)
 
 
 def graph_io_signature(graph: Graph) -> dict[str, list[tuple[str, tuple[int, ...], str]]]:
