@@ -18,7 +18,7 @@ def wanted(weights: str, activations: str, dynamic: bool, recover: str | None, m
 def run(src: Path, output: Path, *, calib, method: str, io: str, preprocess, weight_clip: bool, report: Path | None,
         weights: str, activations: str, dynamic: bool, recover: str | None, mixed: bool, budget: str | None,
         target_sqnr: float | None, console, progress: bool = False) -> None:
-    from edgeq.converter import write_atomic
+    from edgeq.fileio import write_atomic
     from edgeq.quantize.lowbit import convert_lowbit, parse_budget, parse_recover
     from edgeq.quantize.report_html import write_report
 
@@ -31,25 +31,51 @@ def run(src: Path, output: Path, *, calib, method: str, io: str, preprocess, wei
                        activations=activations, dynamic=dynamic, recover=parse_recover(recover), mixed=mixed,
                        flash=flash, ram=ram, target_sqnr=target_sqnr, weight_clip="mse" if weight_clip else None,
                        progress=progress)
+    from edgeq.quantize.report_sizes import add_sizes
+
+    d = add_sizes(r.to_dict() | {"src": str(src), "dst": str(output)}, r.graph, r.model)
     write_atomic(output, r.model)
     if report is not None:
-        write_report(r.to_dict() | {"src": str(src), "dst": str(output)}, report)
-    print_summary(r, src, output, console)
+        write_report(d, report)
+    print_summary(r, d, src, output, console)
 
 
 def _kb(n: int) -> str:
     return f"{n / 1024:.1f} KiB"
 
 
-def print_summary(r, src, output, console) -> None:
+def layer_table(d: dict):
+    """The per-layer rows as a rich table: SQNR against float, precision, weight bytes."""
+    from rich.table import Table
+
+    from edgeq.quantize.report import short_name
+
+    t = Table(title="per layer (held-out samples)", title_justify="left")
+    for col, just in (("layer", "left"), ("op", "left"), ("precision", "left"), ("SQNR dB", "right"),
+                      ("weight B", "right")):
+        t.add_column(col, justify=just)
+    for row in d.get("layers", []):
+        sq = row.get("sqnr_db")
+        t.add_row(short_name(row["tensor"]), row["op"], str(row.get("precision")), "–" if sq is None else f"{sq:.2f}",
+                  f"{row.get('weight_bytes', 0):,}")
+    return t
+
+
+def print_summary(r, d: dict, src, output, console) -> None:
     o = r.options
     kind = "dynamic range (int8 weights, float activations)" if o["dynamic"] else \
         f"weights {o['weights']}, activations {o['activations']}" + (" (mixed)" if o["mixed"] else "")
     console.print(f"[bold]{src}[/] -> [bold]{output}[/]  ({kind}, {r.seconds:.1f} s)")
-    console.print(f"size: {_kb(r.float_bytes)} float -> {_kb(len(r.model))}")
+    arena = d.get("sizes", {}).get("arena")
+    console.print(f"size: {_kb(r.float_bytes)} float -> {_kb(len(r.model))}" +
+                  (f"; runtime_c arena {_kb(arena)} (MCU build)" if arena is not None else ""))
+    if d.get("layers"):
+        console.print(layer_table(d))
     if r.holdout_samples:
         top1 = f", top-1 agreement {r.top1:.3f}" if r.top1 is not None else ""
         console.print(f"output SQNR {r.sqnr_db:.2f} dB on {r.holdout_samples} held-out samples{top1}")
+    if len(r.passes) > 1:
+        console.print("recovery passes" + (" (on the all-int8 model the mixed plan starts from)" if r.plan else "") + ":")
     for p in r.passes if len(r.passes) > 1 else []:
         console.print(f"  after {p['pass']}: {p['sqnr_db']:.2f} dB")
     if r.plan is not None:

@@ -279,6 +279,7 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
     pending = sorted((n for n in candidates if plan[n] == "int8"),
                      key=lambda n: max(cost[(n, "int4")][0], 0.0) / -cost[(n, "int4")][1])
     # 2. with no flash pressure, a target SQNR allows demotions as long as it holds
+    for_target: list[str] = []  # demoted for size alone: undone below while the measured SQNR misses the target
     if target_sqnr is not None:
         while pending:
             n = pending[0]
@@ -286,6 +287,7 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
             if _sqnr(est_noise + dn) < target_sqnr:
                 break
             apply(pending.pop(0), "int4")
+            for_target.append(n)
     # 3. promotions (int16 / float) with the best noise reduction per byte, within both budgets
     ups = []
     for n in layers:
@@ -308,7 +310,9 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
         if flash is None and ram is None and target_sqnr is None:
             break  # no budget at all: stay at int8
         apply(n, p)
-    # build and measure; tighten while the real size is over the budget
+    # build and measure; tighten while the real size is over the budget, and (the per-layer noise adds up
+    # only roughly) undo target-driven demotions while the measured SQNR is under the target
+    sq = math.nan
     while True:
         g = build_mixed(float_graph, base, {k: v for k, v in plan.items() if v != "int8"}, ranges, means=means,
                         clip=clip)
@@ -318,6 +322,10 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
             real_ram = arena if arena is not None else real_ram
         over = (flash is not None and real_flash > flash) or (ram is not None and real_ram > ram)
         if not over:
+            sq = output_sqnr(g, samples, reference)
+            if target_sqnr is not None and sq < target_sqnr and for_target:
+                apply(for_target.pop(), "int8")
+                continue
             break
         promoted = [n for n in layers if plan[n] in ("int16", "float")]
         if promoted:
@@ -333,4 +341,4 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
     if ram is not None:
         notes.append("RAM: runtime_c's reference arena" if arena_bytes(g) is not None else
                      "RAM: estimated from live activations (runtime_c cannot load this plan)")
-    return Plan(plan, output_sqnr(g, samples, reference), real_flash, real_ram, sens, base_sqnr, notes)
+    return Plan(plan, sq, real_flash, real_ram, sens, base_sqnr, notes)

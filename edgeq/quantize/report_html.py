@@ -8,7 +8,9 @@ import json
 import math
 from pathlib import Path
 
-COLORS = {"w4a8": "#d9534f", "w4a16": "#f0ad4e", "w8a8": "#337ab7", "w8a16": "#5cb85c", "float": "#777777"}
+# weighted layers in strong colours; ops without weights in a pale version of their activation type's
+COLORS = {"w4a8": "#d9534f", "w4a16": "#f0ad4e", "w8a8": "#337ab7", "w8a16": "#5cb85c", "hybrid int8": "#8e6cc0",
+          "hybrid int4": "#c05c9e", "int8": "#a9c6e4", "int16": "#b4dcb4", "float": "#777777"}
 
 
 def _fmt(v, digits: int = 2) -> str:
@@ -67,14 +69,16 @@ def render_html(d: dict, title: str = "edgeq low-bit conversion") -> str:
             ("calibration / held-out samples", f"{d.get('calib_samples')} / {d.get('holdout_samples')}"),
             ("conversion time", _fmt(d.get("seconds"), 1) + " s")]
     sizes = d.get("sizes") or {}
-    for k in ("flash_budget", "ram_budget", "ram_estimate"):
+    for k, label in (("flash_budget", "flash budget"), ("ram_budget", "RAM budget"),
+                     ("ram_estimate", "activations RAM estimate"), ("arena", "runtime_c arena (MCU build)")):
         if sizes.get(k) is not None:
-            rows.append((k.replace("_", " "), _kb(sizes[k])))
+            rows.append((label, _kb(sizes[k])))
     parts += [f"<tr><th>{html.escape(a)}</th><td>{b}</td></tr>" for a, b in rows]
     parts.append("</table>")
     if d.get("passes"):
-        parts.append("<h2>Recovery passes</h2><table><tr><th>passes applied</th><th>output SQNR dB</th>"
-                     "<th>gain dB</th><th>top-1</th></tr>")
+        where = " (on the all-int8 model the mixed plan starts from)" if d.get("plan") else ""
+        parts.append(f"<h2>Recovery passes</h2><p>Output SQNR on the held-out samples as each pass is added{where}.</p>"
+                     "<table><tr><th>passes applied</th><th>output SQNR dB</th><th>gain dB</th><th>top-1</th></tr>")
         prev = None
         for p in d["passes"]:
             gain = "–" if prev is None or p["sqnr_db"] is None else _fmt(p["sqnr_db"] - prev)
@@ -82,8 +86,10 @@ def render_html(d: dict, title: str = "edgeq low-bit conversion") -> str:
                          f"<td>{_fmt(p.get('top1'), 3)}</td></tr>")
             prev = p["sqnr_db"]
         parts.append("</table>")
-    parts.append("<h2>Per-layer SQNR</h2><div class='legend'>" + "".join(
-        f"<span style='background:{c}'></span>{k}" for k, c in COLORS.items()) + "</div>")
+    present = {r.get("precision") for r in d.get("layers", [])}
+    parts.append("<h2>Per-layer SQNR</h2><p>Each layer's output against the float model's, on the held-out "
+                 "samples.</p><div class='legend'>" + "".join(
+                     f"<span style='background:{c}'></span>{k}" for k, c in COLORS.items() if k in present) + "</div>")
     parts.append(svg_chart(d.get("layers", [])))
     plan = d.get("plan")
     if plan:
@@ -99,10 +105,13 @@ def render_html(d: dict, title: str = "edgeq low-bit conversion") -> str:
             cells = "".join(f"<td>{_fmt(sens.get(name, {}).get(q))}</td>" for q in precs)
             parts.append(f"<tr><td>{html.escape(name)}</td><td><b>{html.escape(p)}</b></td>{cells}</tr>")
         parts.append("</table>")
-    parts.append("<h2>Layers</h2><table><tr><th>tensor</th><th>op</th><th>precision</th><th>SQNR dB</th></tr>")
+    parts.append("<h2>Layers</h2><table><tr><th>tensor</th><th>op</th><th>precision</th><th>SQNR dB</th>"
+                 "<th>weight bytes</th></tr>")
     for r in d.get("layers", []):
+        wb = r.get("weight_bytes")
         parts.append(f"<tr><td>{html.escape(r['tensor'])}</td><td>{html.escape(r['op'])}</td>"
-                     f"<td>{html.escape(str(r.get('precision')))}</td><td>{_fmt(r.get('sqnr_db'))}</td></tr>")
+                     f"<td>{html.escape(str(r.get('precision')))}</td><td>{_fmt(r.get('sqnr_db'))}</td>"
+                     f"<td>{'–' if wb is None else f'{wb:,}'}</td></tr>")
     parts.append("</table>")
     for n in d.get("notes", []):
         parts.append(f"<p>note: {html.escape(n)}</p>")
@@ -114,7 +123,9 @@ def write_report(d: dict, path: str | Path) -> Path:
     """report.html (self-contained) or, for any other suffix, JSON."""
     path = Path(path)
     if path.suffix.lower() in (".html", ".htm"):
-        path.write_text(render_html(d, f"edgeq: {path.stem}"), encoding="utf-8")
+        title = f"edgeq report: {Path(d['src']).name} → {Path(d['dst']).name}" if d.get("src") and d.get("dst") \
+            else f"edgeq report: {path.stem}"
+        path.write_text(render_html(d, title), encoding="utf-8")
     else:
         path.write_text(json.dumps(d, indent=2) + "\n")
     return path
