@@ -170,7 +170,9 @@ def convert(
              "layout nhwc|nchw). Default: the model's input size, scale=1/255."),
     report: Optional[Path] = typer.Option(None, "--report",
                                           help="Also write the fidelity report (per-layer SQNR, output SQNR, "
-                                               "top-1 agreement) as JSON to this file."),
+                                               "top-1 agreement; with low-bit options also weight bytes, "
+                                               "precisions, arena): .html is a self-contained page with a "
+                                               "chart, any other name JSON."),
     weight_clip: bool = typer.Option(False, "--weight-clip",
                                      help="Clip each weight channel to the range that minimises its "
                                           "quantization error (MSE) instead of using max |w|."),
