@@ -1,9 +1,10 @@
 /* CONV_2D 16x8 for AVX2: each output pixel's receptive field is gathered once into an int16 patch
  * (zeros where the reference skips padding taps: the input zero point is 0, so they add nothing), then
  * every output channel is a dot product of that patch with its filter row, 4 channels x 2 pixels a
- * block (dot_s16x8.h: exact int64 sums for any depth). Requantization stays scalar per output, the
- * reference's own code (int64 bias and the 48-bit form, or the wrapping int32 accumulator), so the bytes
- * are the reference kernel's. Packed INT4 filters run the reference. */
+ * block (dot_s16x8.h: exact int64 sums for any depth). The requantization is the reference's arithmetic
+ * lane by lane (int64 bias and the 48-bit form on 4 int64 lanes, or the wrapping int32 accumulator with
+ * the two-step form on 8 lanes), so the bytes are the reference kernel's. Packed INT4 filters run the
+ * reference. */
 #include "dot_s16x8.h"
 #include "eq_kernels_lowbit.h"
 #include "ref/fixedpoint.h"
@@ -13,8 +14,15 @@
 
 static int32_t patch_len(const eq_shape4 *fs) { return EQ_ROUND_UP(fs->h * fs->w * fs->c, 16); }
 
+/* Rows of channel sums are written ROWS channels a store, the last ones past the channels: slack. */
+static int32_t sum_stride(int32_t out_c) { return EQ_ROUND_UP(out_c, ROWS) + ROWS; }
+
+/* Scratch: PIXELS patches, PIXELS rows of int64 channel sums, the requantization constants, each filter
+ * row's last partial 16 weights zero-padded. */
 size_t eq_conv2d_s16_avx2_scratch_size(const eq_shape4 *filter_shape) {
-  return (size_t)PIXELS * (size_t)patch_len(filter_shape) * sizeof(int16_t) + 64u;
+  return (size_t)PIXELS * (size_t)patch_len(filter_shape) * sizeof(int16_t) +
+         (size_t)PIXELS * (size_t)sum_stride(filter_shape->n) * sizeof(int64_t) + eq_rq48_bytes(filter_shape->n) +
+         (size_t)filter_shape->n * 16u + 64u;
 }
 
 /* The receptive field of output pixel `pix` (flattened over batch, rows, columns) for group g. */
@@ -28,27 +36,41 @@ static void gather(const eq_conv_params *p, const eq_shape4 *is, const int16_t *
     const int32_t y = y0 + p->dilation_h * fy;
     for (int32_t fx = 0; fx < fs->w; ++fx, d += fc) {
       const int32_t x = x0 + p->dilation_w * fx;
-      if (y < 0 || y >= is->h || x < 0 || x >= is->w) {
-        memset(d, 0, (size_t)fc * sizeof *d);
-      } else {
-        memcpy(d, in + (((int64_t)b * is->h + y) * is->w + x) * is->c + (int64_t)g * fc, (size_t)fc * sizeof *d);
+      const int inside = y >= 0 && y < is->h && x >= 0 && x < is->w;
+      const int16_t *s = inside ? in + (((int64_t)b * is->h + y) * is->w + x) * is->c + (int64_t)g * fc : NULL;
+      if (fc >= 8) {
+        if (inside) memcpy(d, s, (size_t)fc * sizeof *d);
+        else memset(d, 0, (size_t)fc * sizeof *d);
+      } else { /* shallow taps: a loop beats a library call */
+        for (int32_t i = 0; i < fc; ++i) d[i] = inside ? s[i] : 0;
       }
     }
   }
   memset(d, 0, (size_t)(patch_len(fs) - (d - dst)) * sizeof *d);
 }
 
-static int16_t requant(int64_t acc, const eq_conv_params *p, const eq_channel_quant *q, const void *bias, int acc32,
-                       int32_t oc) {
-  int32_t v;
-  if (acc32) { /* wraps as the reference's int32 accumulator */
-    const uint32_t a = (uint32_t)acc + (bias ? (uint32_t)((const int32_t *)bias)[oc] : 0u);
-    v = eq_mul_by_quantized_mul((int32_t)a, q->multiplier[oc], q->shift[oc]);
-  } else {
-    if (bias) acc += eq_bias64(((const int64_t *)bias)[oc]);
-    v = eq_mul_by_quantized_mul_64(acc, q->multiplier[oc], q->shift[oc]);
+/* The int32-accumulator form: the sums wrap to int32 (as the reference's accumulator), + int32 bias,
+ * the two-step requantization, clamp; 8 channels a vector, the tail in scalar. */
+static EQ_AVX2 void requant_acc32(const int64_t *acc, const eq_conv_params *p, const eq_channel_quant *q,
+                                  const int32_t *bias, int32_t n, int16_t *out) {
+  const __m256i lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
+  const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  int32_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    const __m256i a0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(acc + c)), low_halves);
+    const __m256i a1 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(acc + c + 4)), low_halves);
+    __m256i a = _mm256_permute2x128_si256(a0, a1, 0x20);
+    if (bias) a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(bias + c)));
+    const eq256_quant qq = eq256_load_quant(q->multiplier + c, q->shift + c);
+    __m256i v = eq256_requant(a, qq.mult, qq.left, qq.right);
+    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+    _mm_storeu_si128((__m128i *)(out + c), _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
   }
-  return (int16_t)eq_clamp32(v, p->act_min, p->act_max);
+  for (; c < n; ++c) {
+    const uint32_t a = (uint32_t)acc[c] + (bias ? (uint32_t)bias[c] : 0u);
+    out[c] = (int16_t)eq_clamp32(eq_mul_by_quantized_mul((int32_t)a, q->multiplier[c], q->shift[c]), p->act_min,
+                                 p->act_max);
+  }
 }
 
 EQ_AVX2 void eq_conv2d_s16_avx2(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,
@@ -63,8 +85,19 @@ EQ_AVX2 void eq_conv2d_s16_avx2(const eq_conv_params *p, const eq_channel_quant 
   const int32_t out_c = out_shape->c, groups = in_shape->c / filter_shape->c, per_group = out_c / groups;
   const int64_t pixels = (int64_t)out_shape->n * out_shape->h * out_shape->w;
   int16_t *patch = EQ_ALIGN64(scratch);
+  const int32_t stride = sum_stride(out_c);
+  int64_t *sums = (int64_t *)(patch + (size_t)PIXELS * Kp);
+  const eq_rq48 rq = eq_rq48_setup(q, acc32 ? NULL : bias, out_c, sums + (size_t)PIXELS * stride);
   const int8_t *f8 = filter;
-  eq_dot_src src = {{patch, patch + Kp}, 0, 0};
+  int8_t *tails = (int8_t *)(sums + (size_t)PIXELS * stride) + eq_rq48_bytes(out_c);
+  const int32_t tail = K % 16;
+  if (tail) {
+    for (int32_t oc = 0; oc < out_c; ++oc) {
+      memset(tails + (size_t)oc * 16, 0, 16);
+      memcpy(tails + (size_t)oc * 16, f8 + (int64_t)oc * K + (K - tail), (size_t)tail);
+    }
+  }
+  eq_dot_src src = {{patch, patch + Kp}, 0, 1, 0};
   for (int64_t pix = 0; pix < pixels; pix += PIXELS) {
     const int np = pixels - pix < PIXELS ? (int)(pixels - pix) : PIXELS;
     src.x[1] = np > 1 ? patch + Kp : patch;
@@ -73,14 +106,23 @@ EQ_AVX2 void eq_conv2d_s16_avx2(const eq_conv_params *p, const eq_channel_quant 
       const int32_t end = (g + 1) * per_group;
       for (int32_t oc0 = g * per_group; oc0 < end; oc0 += ROWS) {
         const int nr = end - oc0 < ROWS ? end - oc0 : ROWS;
-        const int8_t *rows[ROWS];
-        for (int r = 0; r < ROWS; ++r) rows[r] = f8 + (int64_t)(oc0 + (r < nr ? r : nr - 1)) * K;
-        int64_t sums[8];
-        eq_dot8(&src, PIXELS, rows, ROWS, K, sums);
-        for (int j = 0; j < np; ++j) {
-          int16_t *o = out + (pix + j) * out_c;
-          for (int r = 0; r < nr; ++r) o[oc0 + r] = requant(sums[r * PIXELS + j], p, q, bias, acc32, oc0 + r);
+        const int8_t *rows[ROWS], *row_tails[ROWS];
+        for (int r = 0; r < ROWS; ++r) {
+          const int32_t oc = oc0 + (r < nr ? r : nr - 1);
+          rows[r] = f8 + (int64_t)oc * K;
+          row_tails[r] = tails + (size_t)oc * 16;
         }
+        /* ROWS channels of each pixel's row; those past the group's are junk that the next group
+         * overwrites, or that lands in the row's slack */
+        eq_dot8(&src, PIXELS, rows, row_tails, ROWS, K, sums + oc0, sums + stride + oc0);
+      }
+    }
+    for (int j = 0; j < np; ++j) {
+      int16_t *o = out + (pix + j) * out_c;
+      if (acc32) {
+        requant_acc32(sums + (size_t)j * stride, p, q, bias, out_c, o);
+      } else {
+        eq_rq48_row(sums + (size_t)j * stride, NULL, &rq, q, out_c, p->act_min, p->act_max, o);
       }
     }
   }

@@ -28,12 +28,12 @@ EQ_AVX2 void eq_depthwise_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_
     return;
   }
   eq_dw_run r = {in_shape, filter_shape, out_shape, p->stride_h, p->stride_w, p->dilation_h, p->dilation_w,
-                 p->pad_h, p->pad_w, qin, 1, NULL, NULL, NULL, NULL};
+                 p->pad_h, p->pad_w, qin, 1, NULL, NULL, NULL, 0, NULL};
   eq_dw_setup(&r, filter, scratch);
   const int32_t c = out_shape->c;
   for (int32_t b = 0; b < out_shape->n; ++b) {
     const int16_t zp = (int16_t)in_zp[b];
-    memset(r.pad_row, (int8_t)zp, (size_t)c);
+    memset(r.pad_row, (int8_t)zp, (size_t)EQ_ROUND_UP(c, 16));
     for (int32_t oy = 0; oy < out_shape->h; ++oy)
       for (int32_t ox = 0; ox < out_shape->w; ++ox) {
         eq_dw_pixel(&r, b, oy, ox, zp);

@@ -13,13 +13,15 @@
 #include <string.h>
 
 #include "x86_common.h"
+#include "eq_kernels_lowbit.h"
 
 #define EQ_DOT_CHUNK 31
 
-/* The activation vectors of a dot block: int16 (x8 == 0) or int8 less zp (x8 == 1). */
+/* The activation vectors of a dot block: int16 (x8 == 0) or int8 less zp (x8 == 1). padded: each x is
+ * zero-padded to a multiple of 16 elements, so its last partial step is read in place. */
 typedef struct {
   const void *x[8];
-  int x8;
+  int x8, padded;
   int16_t zp;
 } eq_dot_src;
 
@@ -32,7 +34,7 @@ EQ_INLINE EQ_AVX2 __m256i eq_dot_load_w(const int8_t *p) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
 }
 
-/* acc[r * P + p] += x[p][k..k+16) . w[r][k..k+16) */
+/* acc[p * R + r] += x[p][k..k+16) . w[r][k..k+16) */
 EQ_INLINE EQ_AVX2 void eq_dot_step(__m256i acc[8], const void *const *xp, size_t xoff, int x8, __m256i zp, int P,
                                    const int8_t *const *wp, size_t woff, int R) {
   __m256i xv[8];
@@ -43,24 +45,29 @@ EQ_INLINE EQ_AVX2 void eq_dot_step(__m256i acc[8], const void *const *xp, size_t
   for (int r = 0; r < R; r++) {
     const __m256i wv = eq_dot_load_w(wp[r] + woff);
 #pragma GCC unroll 8
-    for (int p = 0; p < P; p++) acc[r * P + p] = _mm256_add_epi32(acc[r * P + p], _mm256_madd_epi16(xv[p], wv));
+    for (int p = 0; p < P; p++) acc[p * R + r] = _mm256_add_epi32(acc[p * R + r], _mm256_madd_epi16(xv[p], wv));
   }
 }
 
-/* out[r * P + p] = sum over k < K of x[p][k] * w[r][k] (x less zp when int8), exactly, for R rows of
- * int8 weights and P activation vectors, R * P == 8 (constants at the call, so the loops unroll). */
-EQ_INLINE EQ_AVX2 void eq_dot8(const eq_dot_src *s, int P, const int8_t *const *w, int R, int32_t K, int64_t out[8]) {
+/* The sums over k < K of x[p][k] * w[r][k] (x less zp when int8), exactly, for R rows of int8 weights
+ * and P activation vectors, R * P == 8 (constants at the call, so the loops unroll), in p-major order
+ * (p * R + r): the first 4 to lo[0..3], the last 4 to hi[0..3], as two vector stores. wtail: the rows'
+ * last K % 16 weights zero-padded to 16, or NULL (copied here). */
+EQ_INLINE EQ_AVX2 void eq_dot8(const eq_dot_src *s, int P, const int8_t *const *w, const int8_t *const *wtail,
+                               int R, int32_t K, int64_t *lo, int64_t *hi) {
   const int32_t S16 = K / 16, tail = K % 16, S = S16 + (tail != 0);
   const __m256i zp = _mm256_set1_epi16(s->zp);
   /* The last partial step reads zero-padded copies (no lane reads past a row). */
   int16_t xt16[8][16];
   int8_t xt8[8][16], wt[8][16];
-  const void *xtp[8];
-  const int8_t *wtp[8];
+  const void *xtp[8] = {0};
+  const int8_t *wtp[8] = {0};
   if (tail) {
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
-      if (s->x8) {
+      if (s->padded) {
+        xtp[p] = (const uint8_t *)s->x[p] + (s->x8 ? 16u : 32u) * (size_t)S16;
+      } else if (s->x8) {
         memset(xt8[p], s->zp, sizeof xt8[p]); /* pads to zp: contributes zero */
         memcpy(xt8[p], (const int8_t *)s->x[p] + 16 * S16, (size_t)tail);
         xtp[p] = xt8[p];
@@ -72,9 +79,13 @@ EQ_INLINE EQ_AVX2 void eq_dot8(const eq_dot_src *s, int P, const int8_t *const *
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
-      memset(wt[r], 0, sizeof wt[r]);
-      memcpy(wt[r], w[r] + 16 * S16, (size_t)tail);
-      wtp[r] = wt[r];
+      if (wtail) {
+        wtp[r] = wtail[r];
+      } else {
+        memset(wt[r], 0, sizeof wt[r]);
+        memcpy(wt[r], w[r] + 16 * S16, (size_t)tail);
+        wtp[r] = wt[r];
+      }
     }
   }
   __m256i tot_lo = _mm256_setzero_si256(), tot_hi = _mm256_setzero_si256();
@@ -94,8 +105,70 @@ EQ_INLINE EQ_AVX2 void eq_dot8(const eq_dot_src *s, int P, const int8_t *const *
     tot_lo = _mm256_add_epi64(tot_lo, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(sum)));
     tot_hi = _mm256_add_epi64(tot_hi, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(sum, 1)));
   }
-  _mm256_storeu_si256((__m256i *)out, tot_lo);
-  _mm256_storeu_si256((__m256i *)(out + 4), tot_hi);
+  _mm256_storeu_si256((__m256i *)lo, tot_lo);
+  _mm256_storeu_si256((__m256i *)hi, tot_hi);
+}
+
+/* ---- The 16x8 conv / depthwise requantization (eq_mul_by_quantized_mul_64 with the int64 bias and the
+ * activation clamp) on 4 int64 lanes, bit for bit: x = acc + bias clamped to the 48 bits, times the
+ * multiplier rounded to 16 bits (x split at bit 16 so both products are 32 x 32 -> 64 bit), plus the
+ * rounding bit, arithmetic shift by 15 - shift, then the clamp (inside int32, so saturating first
+ * changes nothing). Per-channel constants are laid out once per call: 3 int64 per channel. */
+static inline size_t eq_rq48_bytes(int32_t channels) { return (size_t)EQ_ROUND_UP(channels, 4) * 24u; }
+
+typedef struct {
+  const int64_t *reduced, *total, *bias; /* each EQ_ROUND_UP(channels, 4) long */
+} eq_rq48;
+
+static inline eq_rq48 eq_rq48_setup(const eq_channel_quant *q, const int64_t *bias, int32_t channels, void *buf) {
+  const int32_t n = EQ_ROUND_UP(channels, 4);
+  int64_t *reduced = buf, *total = reduced + n, *b = total + n;
+  for (int32_t c = 0; c < n; ++c) {
+    const int32_t m = c < channels ? q->multiplier[c] : 0, sh = c < channels ? q->shift[c] : 0;
+    reduced[c] = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+    total[c] = 15 - sh;
+    b[c] = c < channels && bias ? eq_bias64(bias[c]) : 0;
+  }
+  eq_rq48 r = {reduced, total, b};
+  return r;
+}
+
+EQ_INLINE EQ_AVX2 __m256i eq_rq48_x4(__m256i acc, const eq_rq48 *t, int32_t c, __m256i lo, __m256i hi) {
+  const __m256i lim_hi = _mm256_set1_epi64x(((int64_t)1 << 47) - 1), lim_lo = _mm256_set1_epi64x(-((int64_t)1 << 47));
+  const __m256i one = _mm256_set1_epi64x(1);
+  __m256i x = _mm256_add_epi64(acc, _mm256_loadu_si256((const __m256i *)(t->bias + c)));
+  x = _mm256_blendv_epi8(x, lim_hi, _mm256_cmpgt_epi64(x, lim_hi));
+  x = _mm256_blendv_epi8(x, lim_lo, _mm256_cmpgt_epi64(lim_lo, x));
+  const __m256i red = _mm256_loadu_si256((const __m256i *)(t->reduced + c));
+  const __m256i total = _mm256_loadu_si256((const __m256i *)(t->total + c));
+  /* x = xh * 2^16 + xl: xh = bits 16..47 (signed, in the low 32 bits mul_epi32 reads), xl = bits 0..15 */
+  const __m256i ph = _mm256_mul_epi32(_mm256_srli_epi64(x, 16), red);
+  const __m256i pl = _mm256_mul_epi32(_mm256_and_si256(x, _mm256_set1_epi64x(0xFFFF)), red);
+  __m256i r = _mm256_add_epi64(_mm256_slli_epi64(ph, 16), pl);
+  r = _mm256_add_epi64(r, _mm256_sllv_epi64(one, _mm256_sub_epi64(total, one)));
+  r = eq256_sra64(r, total);
+  r = _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi));
+  return _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
+}
+
+/* out[c] for c < n from int64 (acc64) or int32 (acc_i32) channel sums. */
+EQ_INLINE EQ_AVX2 void eq_rq48_row(const int64_t *acc64, const int32_t *acc_i32, const eq_rq48 *t,
+                                   const eq_channel_quant *q, int32_t n, int32_t act_min, int32_t act_max,
+                                   int16_t *out) {
+  const __m256i lo = _mm256_set1_epi64x(act_min), hi = _mm256_set1_epi64x(act_max);
+  const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+  int32_t c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const __m256i a = acc64 ? _mm256_loadu_si256((const __m256i *)(acc64 + c))
+                            : _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(acc_i32 + c)));
+    const __m256i v = _mm256_permutevar8x32_epi32(eq_rq48_x4(a, t, c, lo, hi), pick);
+    _mm_storel_epi64((__m128i *)(out + c), _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_castsi256_si128(v)));
+  }
+  for (; c < n; ++c) {
+    const int64_t x = (acc64 ? acc64[c] : acc_i32[c]) + t->bias[c];
+    const int32_t v = eq_mul_by_quantized_mul_64(x, q->multiplier[c], q->shift[c]);
+    out[c] = (int16_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
+  }
 }
 
 /* ---- depthwise: 16 channels a vector, taps taken in pairs so one vpmaddwd adds two taps per channel.
@@ -150,8 +223,9 @@ typedef struct {
   const void *in;
   int x8;
   const __m256i *wv; /* eq_dw_interleave's vectors */
-  void *pad_row;     /* c elements that contribute zero: 0, or zp for int8 input */
+  void *pad_row;     /* EQ_ROUND_UP(c, 16) elements that contribute zero: 0, or zp for int8 input */
   void *tail;        /* (taps + 1) rows of 16 elements for the last partial channel block */
+  uintptr_t in_last; /* the last input address a 16-element load may start at (0: none) */
   int32_t *acc;      /* a pixel's channel sums, blocks * 16 */
 } eq_dw_run;
 
@@ -178,6 +252,9 @@ EQ_INLINE EQ_AVX2 void eq_dw_setup(eq_dw_run *r, const int8_t *filter, void *scr
   r->tail = s;
   s += (size_t)(taps + 1) * 32u;
   r->acc = (int32_t *)s;
+  const size_t elem = r->x8 ? 1u : 2u;
+  const int64_t total = (int64_t)r->is->n * r->is->h * r->is->w * r->is->c;
+  r->in_last = total >= 16 ? (uintptr_t)r->in + (uintptr_t)(total - 16) * elem : 0;
 }
 
 /* r->acc[0, c) = the channel sums of output pixel (b, oy, ox). */
@@ -202,14 +279,21 @@ EQ_INLINE EQ_AVX2 void eq_dw_pixel(const eq_dw_run *r, int32_t b, int32_t oy, in
   const size_t stride = (size_t)blocks * 2;
   for (int32_t cb = 0; cb < full; ++cb)
     eq_dw_block(xp, (size_t)cb * 16, taps, r->x8, zv, r->wv + (size_t)cb * 2, stride, r->acc + cb * 16);
-  if (full < blocks) { /* copies, so that no lane reads past the input */
-    const size_t n = (size_t)(c - full * 16) * elem;
+  if (full < blocks) {
+    /* The last block's lanes past the channels have zero weights, so they may read the next pixel's
+     * values (or the pad row's spare end); only windows running past the input are copied. */
+    const size_t n = (size_t)(c - full * 16) * elem, off = (size_t)full * 16 * elem;
     const void *tp[EQ_DW_MAX_TAPS + 1];
     for (int32_t i = 0; i <= taps; ++i) {
-      uint8_t *d = (uint8_t *)r->tail + (size_t)i * 32u;
-      memset(d, 0, 32);
-      memcpy(d, (const uint8_t *)xp[i] + (size_t)full * 16 * elem, n);
-      tp[i] = d;
+      const uint8_t *src = (const uint8_t *)xp[i] + off;
+      if (xp[i] == r->pad_row || (uintptr_t)src <= r->in_last) {
+        tp[i] = src;
+      } else {
+        uint8_t *d = (uint8_t *)r->tail + (size_t)i * 32u;
+        memset(d, 0, 32);
+        memcpy(d, src, n);
+        tp[i] = d;
+      }
     }
     eq_dw_block(tp, 0, taps, r->x8, zv, r->wv + (size_t)full * 2, stride, r->acc + full * 16);
   }

@@ -21,6 +21,7 @@ EQ_AVX2 void eq_fully_connected_hybrid_avx2(float act_min, float act_max, int32_
   for (int32_t b = 0; b < batches; ++b) {
     eq_dot_src src;
     src.x8 = 1;
+    src.padded = 0;
     src.zp = (int16_t)in_zp[b];
     src.x[0] = qin + (int64_t)b * K;
     for (int32_t o0 = 0; o0 < N; o0 += 8) {
@@ -28,7 +29,7 @@ EQ_AVX2 void eq_fully_connected_hybrid_avx2(float act_min, float act_max, int32_
       const int8_t *rows[8];
       for (int r = 0; r < 8; ++r) rows[r] = w + (int64_t)(o0 + (r < nr ? r : nr - 1)) * K;
       int64_t sums[8];
-      eq_dot8(&src, 1, rows, 8, K, sums);
+      eq_dot8(&src, 1, rows, NULL, 8, K, sums, sums + 4);
       for (int r = 0; r < nr; ++r) {
         const int32_t o = o0 + r;
         float scale = in_scale[b];

@@ -26,17 +26,17 @@ EQ_INLINE EQ_AVX2 void run(const eq_fc_params *p, const double *scale, int32_t b
                            int32_t K, int32_t N, const int16_t *in, const int8_t *w, const void *bias, int acc32,
                            int16_t *out) {
   eq_dot_src src;
-  src.x8 = 0, src.zp = 0;
+  src.x8 = 0, src.padded = 0, src.zp = 0;
   for (int j = 0; j < P; ++j) src.x[j] = in + (int64_t)(b0 + (j < nb ? j : nb - 1)) * K;
   for (int32_t o0 = 0; o0 < N; o0 += R) {
     const int nr = N - o0 < R ? N - o0 : R;
     const int8_t *rows[8];
     for (int r = 0; r < R; ++r) rows[r] = w + (int64_t)(o0 + (r < nr ? r : nr - 1)) * K;
     int64_t sums[8];
-    eq_dot8(&src, P, rows, R, K, sums);
+    eq_dot8(&src, P, rows, NULL, R, K, sums, sums + 4);
     for (int j = 0; j < nb; ++j)
       for (int r = 0; r < nr; ++r)
-        out[(int64_t)(b0 + j) * N + o0 + r] = requant(sums[r * P + j], p, scale, bias, acc32, o0 + r);
+        out[(int64_t)(b0 + j) * N + o0 + r] = requant(sums[j * R + r], p, scale, bias, acc32, o0 + r);
   }
 }
 
