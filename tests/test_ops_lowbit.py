@@ -335,7 +335,7 @@ def test_fully_connected_int4_simd_equals_ref(s4_shim):
 
 def test_int4_and_16x8_ref_kernels_in_fresh_process(tmp_path):
     """The kernel table is chosen once per process: run INT4 models (which on SIMD hosts take the
-    unpacked or AVX2 paths) and a 16x8 model with EDGEQ_ISA=ref and compare with this process."""
+    x86 INT4 kernels) and a 16x8 model with EDGEQ_ISA=ref and compare with this process."""
     rng = np.random.default_rng(3)
     base = dict(rng=rng, act="NONE", per_channel=True, batch=1, bias=True)
     layers_ = [dict(base, kind="fc", in_depth=64, out_depth=24),
@@ -365,8 +365,8 @@ def test_int4_and_16x8_ref_kernels_in_fresh_process(tmp_path):
 
 
 def test_reference_kernels_pass_the_same_cases():
-    """On a SIMD host the cases above run the host paths (AVX2/VNNI INT4 FC, unpacked INT4 conv and
-    depthwise); run every INT4 and 16x8 case again in a process forced onto the reference kernels, which
+    """On a SIMD host the cases above run the host paths (AVX2/VNNI INT4 FC, conv and depthwise,
+    reading the nibbles in place); run every INT4 and 16x8 case again in a process forced onto the reference kernels, which
     are what microcontrollers run."""
     if os.environ.get("EDGEQ_ISA") == "ref":
         pytest.skip("this process already runs the reference kernels")

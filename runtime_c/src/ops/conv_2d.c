@@ -13,12 +13,6 @@ typedef struct {
   const void *packed; /* weights packed at prepare by the variant, or NULL (ref packs nothing) */
 } conv_data;
 
-/* INT4 weights on x86 hosts: unpacked once at prepare, then the int8 SIMD kernels run them. */
-typedef struct {
-  conv_data c;
-  const int8_t *w8;
-} conv4_data;
-
 /* Float and hybrid runs. */
 typedef struct {
   eq_conv_fparams p;
@@ -122,6 +116,35 @@ static eq_status prepare_s16_simd(eq_ctx *ctx, eq_node *n, const conv_data *d) {
   return EQ_OK;
 }
 
+/* INT4 weights with int8 activations on an x86 host with a SIMD variant chosen: the AVX2 or AVX-512
+ * VNNI twin, which reads the nibbles in place; NULL elsewhere (the reference kernel runs). */
+typedef struct {
+  size_t (*scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
+  void (*run)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *, const eq_shape4 *,
+              const uint8_t *, const int32_t *, const eq_shape4 *, int8_t *, void *);
+} conv_s4_twin;
+
+static conv_s4_twin s4_twin(void) {
+  conv_s4_twin t = {NULL, NULL};
+#if defined(__x86_64__) || defined(__i386__)
+  if (eq_conv2d_s4_avx2 && eq_host_simd()) {
+    const char *isa = eq_kernels()->isa; /* "avx512vnni" or "avx2" */
+    const int vnni = isa[0] == 'a' && isa[1] == 'v' && isa[2] == 'x' && isa[3] == '5' && eq_conv2d_s4_avx512vnni;
+    t.scratch_size = vnni ? eq_conv2d_s4_avx512vnni_scratch_size : eq_conv2d_s4_avx2_scratch_size;
+    t.run = vnni ? eq_conv2d_s4_avx512vnni : eq_conv2d_s4_avx2;
+  }
+#endif
+  return t;
+}
+
+/* The twin's im2col scratch (nothing persistent: no copy of the weights). A shape the twin hands to the
+ * reference needs none, and without a twin the reference kernel runs, scratch-free. */
+static eq_status prepare_s4(eq_ctx *ctx, eq_node *n, const conv_data *d) {
+  const conv_s4_twin t = s4_twin();
+  const size_t bytes = t.run ? t.scratch_size(&d->p, &d->in, &d->filter, &d->out) : 0;
+  return bytes ? eq_request_scratch(ctx, bytes, &n->scratch[0]) : EQ_OK;
+}
+
 static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(n->n_in >= 2 && n->n_in <= 3 && n->n_out == 1 && n->in[0] && n->in[1], EQ_ERR_MODEL);
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
@@ -138,8 +161,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
     EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   }
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_simd();
-  conv_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(conv4_data) : sizeof *d);
+  conv_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
   if (st != EQ_OK) return st;
@@ -159,13 +181,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   d->packed = NULL;
   n->data = d;
   if (s16) return prepare_s16_simd(ctx, n, d);
-  if (w->type == EQ_INT4 && !unpack4) return EQ_OK; /* reference kernels, no scratch */
+  if (EQ_WITH_INT4 && w->type == EQ_INT4) return prepare_s4(ctx, n, d);
   const int8_t *w8 = w->data;
-  if (unpack4) {
-    w8 = eq_unpack_int4_persistent(ctx, w);
-    EQ_ENSURE(w8, EQ_ERR_ARENA_TOO_SMALL);
-    ((conv4_data *)d)->w8 = w8;
-  }
   const eq_conv_pack *pk = eq_kernels()->conv2d_s8_pack;
   const size_t packed = pk && w->is_const && (!bias || bias->is_const) ? pk->packed_size(p, &d->in, &d->filter, &d->out) : 0;
   if (packed) {
@@ -202,11 +219,13 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
     return EQ_OK;
   }
   const int8_t *w8 = n->in[1]->data;
-  if (n->in[1]->type == EQ_INT4 && eq_host_simd()) {
-    w8 = ((const conv4_data *)d)->w8;
-  } else if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
-    eq_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
-                 &d->out, n->out[0]->data);
+  if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
+    if (n->scratch[0] >= 0) /* prepare_s4 chose an x86 twin */
+      s4_twin().run(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
+                    &d->out, n->out[0]->data, eq_scratch(ctx, n->scratch[0]));
+    else
+      eq_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
+                   &d->out, n->out[0]->data);
     return EQ_OK;
   }
   void *scratch = n->scratch[0] >= 0 ? eq_scratch(ctx, n->scratch[0]) : NULL;

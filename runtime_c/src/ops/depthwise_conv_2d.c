@@ -12,12 +12,6 @@ typedef struct {
   eq_shape4 in, filter, out;
 } dw_data;
 
-/* INT4 weights on x86 hosts: unpacked once at prepare, then the int8 SIMD kernel runs them. */
-typedef struct {
-  dw_data c;
-  const int8_t *w8;
-} dw4_data;
-
 /* Float and hybrid runs. */
 typedef struct {
   eq_conv_fparams p;
@@ -133,8 +127,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(!bias || bias->type == (s16 ? EQ_INT64 : EQ_INT32), EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(!s16 || (in->zero_point == 0 && out->zero_point == 0), EQ_ERR_QUANT);
   EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  const int unpack4 = w->type == EQ_INT4 && !s16 && eq_host_simd();
-  dw_data *d = eq_alloc_persistent(ctx, unpack4 ? sizeof(dw4_data) : sizeof *d);
+  dw_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
   if (st != EQ_OK) return st;
@@ -152,11 +145,9 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (s16 && (st = eq_check_shifts_16x8(&d->q, oc)) != EQ_OK) return st;
   n->data = d;
   if (s16) return prepare_s16_simd(ctx, n, d);
-  if (w->type == EQ_INT4 && !unpack4) return EQ_OK; /* reference kernels, no scratch */
-  if (unpack4) {
-    ((dw4_data *)d)->w8 = eq_unpack_int4_persistent(ctx, w);
-    EQ_ENSURE(((dw4_data *)d)->w8, EQ_ERR_ARENA_TOO_SMALL);
-  }
+  /* INT4: the reference kernel or (x86 host, SIMD variant chosen) its AVX2 twin, both reading the
+   * nibbles in place with no scratch and nothing persistent */
+  if (w->type == EQ_INT4) return EQ_OK;
   size_t scratch = eq_kernels()->depthwise_conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
   if (scratch) {
     st = eq_request_scratch(ctx, scratch, &n->scratch[0]);
@@ -182,11 +173,15 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
     return EQ_OK;
   }
   const int8_t *w8 = n->in[1]->data;
-  if (n->in[1]->type == EQ_INT4 && eq_host_simd()) {
-    w8 = ((const dw4_data *)d)->w8;
-  } else if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
-    eq_depthwise_conv2d_s4(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data,
-                           bias ? bias->data : NULL, &d->out, n->out[0]->data);
+  if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
+    void (*kernel)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *,
+                   const eq_shape4 *, const uint8_t *, const int32_t *, const eq_shape4 *, int8_t *) =
+        eq_depthwise_conv2d_s4;
+#if defined(__x86_64__) || defined(__i386__)
+    if (eq_depthwise_conv2d_s4_avx2 && eq_host_simd()) kernel = eq_depthwise_conv2d_s4_avx2;
+#endif
+    kernel(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL, &d->out,
+           n->out[0]->data);
     return EQ_OK;
   }
   void *scratch = n->scratch[0] >= 0 ? eq_scratch(ctx, n->scratch[0]) : NULL;

@@ -107,10 +107,9 @@ static inline eq_status eq_check_shifts_16x8(const eq_channel_quant *q, int32_t 
   return EQ_OK;
 }
 
-/* Whether an x86 SIMD variant is chosen (EDGEQ_ISA other than ref on an x86 host): then INT4 conv and
- * depthwise weights are unpacked to int8 at prepare (persistent memory) for the int8 SIMD kernels, and
- * INT4 FC and hybrid conv run their x86 twins. The reference kernels (and so every microcontroller
- * build) read the nibbles in place and never keep an int8 copy. */
+/* Whether an x86 SIMD variant is chosen (EDGEQ_ISA other than ref on an x86 host): then the low-bit
+ * paths that have x86 twins run them (INT4 conv / depthwise / FC read the nibbles in place, as the
+ * reference kernels, and so every microcontroller build, do: no int8 copy of the weights anywhere). */
 static inline int eq_host_simd(void) {
 #if defined(__x86_64__) || defined(__i386__)
   const char *isa = eq_kernels()->isa;
@@ -118,15 +117,6 @@ static inline int eq_host_simd(void) {
 #else
   return 0;
 #endif
-}
-
-/* Packed INT4 (low nibble first) to sign-extended int8, persistent; NULL when the arena is full. */
-static inline const int8_t *eq_unpack_int4_persistent(eq_ctx *ctx, const eq_tensor *w) {
-  const int32_t count = eq_num_elements(w);
-  int8_t *out = eq_alloc_persistent(ctx, (size_t)count);
-  if (!out) return NULL;
-  for (int32_t i = 0; i < count; ++i) out[i] = (int8_t)eq_s4_at(w->data, i);
-  return out;
 }
 
 #endif
