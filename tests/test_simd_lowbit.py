@@ -426,3 +426,53 @@ def test_random_cases_use_the_output_range(shim):
                             fc_s16(shim, 2, 20 + 30 * seed, 11, seed, False)):
             fractions.append(inside(y, lo, hi))
     assert np.mean(fractions) > 0.6, fractions
+
+
+# ------------------------------------------------------------------------------------- whole models
+
+def test_zoo_models_simd_bytes(zoo, tmp_path):
+    """VWW and IC quantized 16x8 by edgeq run on this host's SIMD kernels byte-exact with LiteRT's reference
+    kernels; the hybrid KWS model and VWW converted hybrid give the same bytes on the SIMD kernels as on
+    runtime_c's reference kernels (a child process with EDGEQ_ISA=ref: the table is chosen once per
+    process). The scales come from random calibration inputs: the arithmetic checked is the same."""
+    import sys
+
+    from ai_edge_litert.interpreter import Interpreter as LiteRT
+    from onemodel import run_reference
+
+    from edgeq.introspect import kernel_isa
+    from edgeq.quantize.lowbit import convert_lowbit
+    from edgeq.runtime import Interpreter
+
+    if kernel_isa() == "ref":
+        pytest.skip("this process runs the reference kernels (EDGEQ_ISA=ref or no SIMD on this CPU)")
+    rng = np.random.default_rng(5)
+    vww = (zoo / "mlperf_tiny/vww_96_float.tflite").read_bytes()
+    for name in ("vww_96_float.tflite", "pretrainedResnet.tflite"):
+        src = (zoo / "mlperf_tiny" / name).read_bytes()
+        shape = LiteRT(model_content=src).get_input_details()[0]["shape"]
+        calib = rng.uniform(0, 1, (8, *shape[1:])).astype(np.float32)
+        model = convert_lowbit(src, calib=calib, activations="int16", io="int16", measure_passes=False).model
+        it = Interpreter(model)
+        for _ in range(2):
+            x = rng.integers(-32768, 32768, shape).astype(np.int16)
+            (want,) = run_reference(model, x)
+            assert np.asarray(it.run(x)[0]).tobytes() == want.tobytes(), name
+    hybrids = [(zoo / "mlperf_tiny/kws_ref_model_float32.tflite").read_bytes(),
+               convert_lowbit(vww, dynamic=True, measure_passes=False).model]
+    here = []
+    for i, model in enumerate(hybrids):
+        (tmp_path / f"m{i}.tflite").write_bytes(model)
+        it = Interpreter(model)
+        x = rng.uniform(-1, 1, it.inputs[0].shape).astype(np.float32)
+        np.save(tmp_path / f"x{i}.npy", x)
+        here.append(np.asarray(it.run(x)[0]))
+    script = ("import numpy as np; from edgeq.runtime import Interpreter\n"
+              f"for i in range({len(hybrids)}):\n"
+              f"    it = Interpreter(open(r'{tmp_path}/m%d.tflite' % i, 'rb').read())\n"
+              f"    np.save(r'{tmp_path}/y%d.npy' % i, np.asarray(it.run(np.load(r'{tmp_path}/x%d.npy' % i))[0]))\n")
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", script], env=dict(os.environ, EDGEQ_ISA="ref", PYTHONPATH=str(root)),
+                   check=True)
+    for i, y in enumerate(here):
+        assert np.load(tmp_path / f"y{i}.npy").tobytes() == y.tobytes(), f"hybrid model {i}"

@@ -7,6 +7,12 @@ arena beside TFLite Micro's (its recording allocator's total). Also checks that 
 LiteRT's reference kernels on the inputs it times. The arena is given twice: for the kernels this host
 runs (SIMD variants keep packed weights in the arena) and for the scalar reference kernels, the
 configuration a microcontroller build compiles.
+
+A second table covers the paths beyond int8: VWW and IC quantized 16x8 by edgeq (int16 activations; the
+scales come from random calibration inputs, which changes nothing about speed), the public hybrid KWS model
+and VWW converted hybrid (--dynamic): runtime_c with its reference kernels (EDGEQ_ISA=ref, timed in a child
+process since the kernel table is chosen once per process) and with this host's SIMD kernels, against
+LiteRT's default kernels (XNNPACK) and its reference kernels, whose bytes runtime_c must reproduce.
 """
 from __future__ import annotations
 
@@ -19,6 +25,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import json
+import subprocess
 
 import numpy as np
 from rich.console import Console
@@ -104,13 +113,101 @@ def tflm(path: Path):
     return it, (int(m.group(1)) if m else None)
 
 
+# Beyond int8: (row name, zoo file, conversion) with conversion None (the file as it is), "int16" or "dynamic".
+LOWBIT_MODELS = [
+    ("VWW 16x8", "mlperf_tiny/vww_96_float.tflite", "int16"),
+    ("IC 16x8", "mlperf_tiny/pretrainedResnet.tflite", "int16"),
+    ("KWS hybrid", "mlperf_tiny/kws_ref_model_float32.tflite", None),
+    ("VWW hybrid", "mlperf_tiny/vww_96_float.tflite", "dynamic"),
+]
+
+
+def lowbit_model(path: Path, conversion: str | None, rng: np.random.Generator) -> bytes:
+    src = path.read_bytes()
+    if conversion is None:
+        return src
+    from edgeq.quantize.lowbit import convert_lowbit
+
+    if conversion == "dynamic":
+        return convert_lowbit(src, dynamic=True, measure_passes=False).model
+    from ai_edge_litert.interpreter import Interpreter
+
+    shape = Interpreter(model_content=src).get_input_details()[0]["shape"]
+    calib = rng.uniform(0, 1, (16, *shape[1:])).astype(np.float32)
+    return convert_lowbit(src, calib=calib, activations="int16", io="int16", measure_passes=False).model
+
+
+def time_models(folder: Path, reps: int) -> None:
+    """Child mode: time runtime_c on every m<i>.tflite / x<i>.npy in folder; write y<i>.npy and times.json."""
+    times = []
+    for i in range(len(list(folder.glob("m*.tflite")))):
+        it = EdgeqInterpreter((folder / f"m{i}.tflite").read_bytes())
+        x = np.load(folder / f"x{i}.npy")
+        np.save(folder / f"y{i}.npy", np.asarray(it.run(x)[0]))
+        times.append(median_seconds(lambda: it.run(x), reps))
+    (folder / "times.json").write_text(json.dumps(times))
+
+
+def lowbit_table(zoo: Path, reps: int, console: Console) -> None:
+    from edgeq.introspect import kernel_isa
+
+    rng = np.random.default_rng(0)
+    isa = kernel_isa()  # this process runs the best variant this CPU has (or EDGEQ_ISA's)
+    table = Table(title=f"16x8 and hybrid: runtime_c reference kernels vs {isa} kernels vs LiteRT (median latency)")
+    for col in ("model", "runtime_c ref", "runtime_c SIMD", "speed-up", "LiteRT XNNPACK", "ratio", "LiteRT ref",
+                "SIMD = ref bytes", "vs LiteRT ref"):
+        table.add_column(col, justify="right")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rows = []
+        for i, (name, rel, conversion) in enumerate(LOWBIT_MODELS):
+            model = lowbit_model(zoo / rel, conversion, rng)
+            (folder / f"m{i}.tflite").write_bytes(model)
+            spec = EdgeqInterpreter(model).inputs[0]
+            x = (rng.uniform(-1, 1, spec.shape) if spec.dtype == np.float32 else
+                 rng.integers(-32768, 32768, spec.shape)).astype(spec.dtype)
+            np.save(folder / f"x{i}.npy", x)
+            rows.append((name, model, x))
+        subprocess.run([sys.executable, __file__, "--time-only", str(folder), "--reps", str(reps)], check=True,
+                       env=dict(os.environ, EDGEQ_ISA="ref"))
+        t_ref = json.loads((folder / "times.json").read_text())
+        for i, (name, model, x) in enumerate(rows):
+            ours = EdgeqInterpreter(model)
+            y = np.asarray(ours.run(x)[0])
+            same = y.tobytes() == np.load(folder / f"y{i}.npy").tobytes()
+            t_simd = median_seconds(lambda: ours.run(x), reps)
+            path = folder / f"m{i}.tflite"
+            xnn, lref = litert(path, None), litert(path, "BUILTIN_REF")
+            t_xnn = median_seconds(lambda: litert_run(xnn, x), reps)
+            t_lref = median_seconds(lambda: litert_run(lref, x), max(5, reps // 3))
+            want = litert_run(lref, x)
+            if want.tobytes() == y.tobytes():
+                exact = "byte-exact"
+            else:
+                exact = f"max |diff| {np.abs(want.astype(np.float64) - y).max():.2g}"
+            ms = lambda t: f"{t * 1e3:.3f} ms"  # noqa: E731
+            table.add_row(name, ms(t_ref[i]), ms(t_simd), f"{t_ref[i] / t_simd:.1f}x", ms(t_xnn),
+                          f"{t_xnn / t_simd:.2f}x", ms(t_lref), "yes" if same else "NO", exact)
+    console.print(table)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", help="folder of the MLPerf Tiny models (default: EDGEQ_ZOO or ../shared/models)")
     ap.add_argument("--reps", type=int, default=30, help="timed runs per engine and model (median taken)")
+    ap.add_argument("--tables", default="int8,lowbit", help="which tables: int8, lowbit (16x8 and hybrid), or both")
+    ap.add_argument("--time-only", help=argparse.SUPPRESS)  # child process of the lowbit table
     args = ap.parse_args()
+    if args.time_only:
+        time_models(Path(args.time_only), args.reps)
+        return 0
     zoo = zoo_dir(args.zoo)
     console = Console(width=200)
+    tables = set(args.tables.split(","))
+    if "lowbit" in tables:
+        lowbit_table(zoo, args.reps, console)
+    if "int8" not in tables:
+        return 0
     rng = np.random.default_rng(0)
 
     table = Table(title="runtime_c on this host vs the anchors (median latency; ratio = anchor / runtime_c)")
