@@ -42,7 +42,7 @@ typedef void conv_s4_fn(const eq_conv_params *, const eq_channel_quant *, const 
 typedef void dw_s4_fn(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *,
                       const eq_shape4 *, const uint8_t *, const int32_t *, const eq_shape4 *, int8_t *);
 typedef size_t scratch_fn(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
-dw_s4_fn eq_conv2d_s4, eq_depthwise_conv2d_s4, eq_depthwise_conv2d_s4_avx2;
+dw_s4_fn eq_conv2d_s4, eq_depthwise_conv2d_s4, eq_depthwise_conv2d_s4_avx2, eq_depthwise_conv2d_s4_avx512vnni;
 conv_s4_fn eq_conv2d_s4_avx2, eq_conv2d_s4_avx512vnni;
 scratch_fn eq_conv2d_s4_avx2_scratch_size, eq_conv2d_s4_avx512vnni_scratch_size;
 """
@@ -100,8 +100,7 @@ class S4:
         if isa == "ref":
             fn, args = (lib.eq_depthwise_conv2d_s4 if depthwise else lib.eq_conv2d_s4), (p, q, s_in, xi, s_f, w, b, s_out, o)
         elif depthwise:
-            assert isa == "avx2"
-            fn, args = lib.eq_depthwise_conv2d_s4_avx2, (p, q, s_in, xi, s_f, w, b, s_out, o)
+            fn, args = getattr(lib, f"eq_depthwise_conv2d_s4_{isa}"), (p, q, s_in, xi, s_f, w, b, s_out, o)
         else:
             name = CONV_VARIANTS[isa][0]
             size = getattr(lib, name + "_scratch_size")(p, s_in, s_f, s_out)
@@ -123,9 +122,9 @@ def s4(tmp_path_factory) -> S4:
 
 
 @pytest.fixture(params=["avx2", "avx512vnni"])
-def conv_isa(request) -> str:
+def isa(request) -> str:
     if not cpu_runs(request.param):
-        pytest.skip(f"this CPU lacks {request.param}: its INT4 conv kernel is not exercised here")
+        pytest.skip(f"this CPU lacks {request.param}: its INT4 kernels are not exercised here")
     return request.param
 
 
@@ -207,19 +206,25 @@ def check(s4, isa, depthwise, case):
 
 @FAST
 @given(shape=conv_shapes(depthwise=False), seed=st.integers(0, 2**32 - 1))
-def test_conv2d_s4_matches_ref(s4, conv_isa, shape, seed):
-    check(s4, conv_isa, False, conv_case(seed, **shape))
+def test_conv2d_s4_matches_ref(s4, isa, shape, seed):
+    check(s4, isa, False, conv_case(seed, **shape))
 
 
 @FAST
 @given(shape=conv_shapes(depthwise=True), seed=st.integers(0, 2**32 - 1))
-def test_depthwise_conv2d_s4_matches_ref(s4, shape, seed):
-    if not cpu_runs("avx2"):
-        pytest.skip("this CPU lacks avx2")
-    check(s4, "avx2", True, conv_case(seed, **shape))
+def test_depthwise_conv2d_s4_matches_ref(s4, isa, shape, seed):
+    check(s4, isa, True, conv_case(seed, **shape))
 
 
-def test_deep_and_wide_cases(s4, conv_isa):
+@FAST
+@given(shape=conv_shapes(depthwise=True), cin=st.sampled_from([1, 2, 4, 8]), seed=st.integers(0, 2**32 - 1))
+def test_narrow_depthwise_s4_matches_ref(s4, isa, shape, cin, seed):
+    """Few-channel depthwise layers with stride 1 across (the AVX-512 twin puts several pixels in a vector)."""
+    shape = dict(shape, cin=cin, cout=cin, dm=1, sw=1)
+    check(s4, isa, True, conv_case(seed, **shape))
+
+
+def test_deep_and_wide_cases(s4, isa):
     """Depths past the 16 KB im2col block (one pixel a block), odd depths around 16 / 32 / 64-tap chunk
     edges, many channels, and depthwise at its 64-tap limit and past it (reference fallback)."""
     rng = np.random.default_rng(5)
@@ -227,32 +232,27 @@ def test_deep_and_wide_cases(s4, conv_isa):
                           (65, 1, 4), (3, 3, 130)):
         shape = dict(n=1, h=5, w=4, cin=cin, cout=cout, groups=1, kh=kh, kw=kh, sh=1, sw=1, dh=1, dw=1,
                      pad_h=kh // 2, pad_w=kh // 2, depthwise=False, dm=1)
-        check(s4, conv_isa, False, conv_case(int(rng.integers(2**31)), **shape))
-    if conv_isa == "avx2":
-        for k in (8, 9):  # 64 taps, then 81 (reference)
-            shape = dict(n=1, h=10, w=10, cin=13, cout=26, groups=1, kh=k, kw=k, sh=1, sw=1, dh=1, dw=1,
-                         pad_h=k // 2, pad_w=k // 2, depthwise=True, dm=2)
-            check(s4, "avx2", True, conv_case(int(rng.integers(2**31)), **shape))
+        check(s4, isa, False, conv_case(int(rng.integers(2**31)), **shape))
+    for k in (8, 9):  # 64 taps, then 81 (reference)
+        shape = dict(n=1, h=10, w=10, cin=13, cout=26, groups=1, kh=k, kw=k, sh=1, sw=1, dh=1, dw=1,
+                     pad_h=k // 2, pad_w=k // 2, depthwise=True, dm=2)
+        check(s4, isa, True, conv_case(int(rng.integers(2**31)), **shape))
 
 
 MLPERF = sorted({layer for layers in kernel_shim.MLPERF_LAYERS.values() for layer in layers if layer[0] != "fc"},
                 key=str)
-# every conv layer on both conv variants; depthwise has one x86 INT4 variant (AVX2)
-MLPERF_CASES = [(isa, layer) for layer in MLPERF for isa in (("avx2", "avx512vnni") if layer[0] == "conv" else ("avx2",))]
 
 
-@pytest.mark.parametrize("variant,layer", MLPERF_CASES, ids=lambda t: t if isinstance(t, str) else "_".join(map(str, t)))
-def test_mlperf_layer_shapes_int4(s4, variant, layer):
+@pytest.mark.parametrize("layer", MLPERF, ids=lambda t: "_".join(map(str, t)))
+def test_mlperf_layer_shapes_int4(s4, isa, layer):
     """The conv and depthwise layer shapes of the MLPerf Tiny models with INT4 weights."""
-    if not cpu_runs(variant):
-        pytest.skip(f"this CPU lacks {variant}")
     rng = np.random.default_rng(len(str(layer)))
     kind, params, x, w8, _, _, _, oshape = kernel_shim.layer_case(layer, rng)
     params["output_offset"] = 0  # outputs on both sides of zero, not half clamped at -128
     wt = rng.integers(-8, 8, w8.shape, dtype=np.int8)
     bias = rng.integers(-3000, 3000, oshape[-1], dtype=np.int32)
     mult, shift = quant(rng, oshape[-1], int(np.prod(w8.shape[1:])) if kind == "conv" else 9, per_channel=True)
-    ref = check(s4, variant, kind == "dw", (params, x, wt, bias, mult, shift, oshape))
+    ref = check(s4, isa, kind == "dw", (params, x, wt, bias, mult, shift, oshape))
     assert ((ref > -128) & (ref < 127)).mean() > 0.3, "outputs mostly clamped: the case checks little"
 
 
@@ -288,12 +288,10 @@ def in_child(fn):
 
 
 @pytest.mark.parametrize("cout,k,cin", [(1, 1, 1), (3, 3, 3), (5, 1, 7), (7, 3, 5), (2, 1, 33), (9, 3, 3), (16, 1, 8)])
-def test_no_read_past_the_filter(s4, conv_isa, cout, k, cin):
+def test_no_read_past_the_filter(s4, isa, cout, k, cin):
     """Whole-vector weight loads near the filter's end stop at its last byte (odd and even nibble counts)."""
     rng = np.random.default_rng(cout * 100 + k * 10 + cin)
     for depthwise in (False, True):
-        if depthwise and conv_isa != "avx2":
-            continue
         shape = dict(n=1, h=4, w=4, cin=cin, cout=cin if depthwise else cout, groups=1, kh=k, kw=k, sh=1, sw=1,
                      dh=1, dw=1, pad_h=k // 2, pad_w=k // 2, depthwise=depthwise, dm=1)
         params, x, wt, bias, mult, shift, oshape = conv_case(int(rng.integers(2**31)), **shape)
@@ -301,7 +299,7 @@ def test_no_read_past_the_filter(s4, conv_isa, cout, k, cin):
         packed = pack_int4(wt)
         owner, ptr = guarded(s4, packed)
         ref = s4.run("ref", depthwise, params, x, packed, wt.shape, bias, mult, shift, oshape)
-        got = in_child(lambda: s4.run(conv_isa, depthwise, params, x, ptr, wt.shape, bias, mult, shift, oshape))
+        got = in_child(lambda: s4.run(isa, depthwise, params, x, ptr, wt.shape, bias, mult, shift, oshape))
         assert got is not None and got.tobytes() == ref.tobytes(), (depthwise, cout, k, cin)
         del ptr
         owner.close()

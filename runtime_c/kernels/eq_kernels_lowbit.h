@@ -151,7 +151,7 @@ __attribute__((weak)) void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const
                                                  const float *w_scale, const float *bias, const eq_shape4 *out_shape,
                                                  float *out);
 /* x86 twins of eq_conv2d_s4 / eq_depthwise_conv2d_s4 (kernels/x86/conv2d_s4.c, conv2d_s4_vnni.c,
- * depthwise_conv2d_s4.c), weak for the same reason: same bytes, reading the nibbles in place (no
+ * depthwise_conv2d_s4.c, depthwise_conv2d_s4_vnni.c), weak for the same reason: same bytes, reading the nibbles in place (no
  * prepare step, nothing persistent). The conv ones take scratch of the size their _scratch_size gives
  * (an im2col block; 0 when they hand the shape to the reference kernel). */
 __attribute__((weak)) size_t eq_conv2d_s4_avx2_scratch_size(const eq_conv_params *p, const eq_shape4 *in_shape,
@@ -175,6 +175,11 @@ __attribute__((weak)) void eq_depthwise_conv2d_s4_avx2(const eq_conv_params *p, 
                                                        const eq_shape4 *filter_shape, const uint8_t *filter,
                                                        const int32_t *bias, const eq_shape4 *out_shape,
                                                        int8_t *out);
+__attribute__((weak)) void eq_depthwise_conv2d_s4_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q,
+                                                             const eq_shape4 *in_shape, const int8_t *in,
+                                                             const eq_shape4 *filter_shape, const uint8_t *filter,
+                                                             const int32_t *bias, const eq_shape4 *out_shape,
+                                                             int8_t *out);
 /* AVX-512 VNNI twin (kernels/x86/fully_connected_s4_vnni.c), weak for the same reason. */
 __attribute__((weak)) void eq_fully_connected_s4_avx512vnni(const eq_fc_params *p, const eq_channel_quant *q,
                                                             int32_t batches, int32_t in_depth, int32_t out_depth,

@@ -145,8 +145,8 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   if (s16 && (st = eq_check_shifts_16x8(&d->q, oc)) != EQ_OK) return st;
   n->data = d;
   if (s16) return prepare_s16_simd(ctx, n, d);
-  /* INT4: the reference kernel or (x86 host, SIMD variant chosen) its AVX2 twin, both reading the
-   * nibbles in place with no scratch and nothing persistent */
+  /* INT4: the reference kernel or (x86 host, SIMD variant chosen) its AVX2 / AVX-512 twin, all reading
+   * the nibbles in place with no scratch and nothing persistent */
   if (w->type == EQ_INT4) return EQ_OK;
   size_t scratch = eq_kernels()->depthwise_conv2d_s8_scratch_size(p, &d->in, &d->filter, &d->out);
   if (scratch) {
@@ -178,7 +178,12 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
                    const eq_shape4 *, const uint8_t *, const int32_t *, const eq_shape4 *, int8_t *) =
         eq_depthwise_conv2d_s4;
 #if defined(__x86_64__) || defined(__i386__)
-    if (eq_depthwise_conv2d_s4_avx2 && eq_host_simd()) kernel = eq_depthwise_conv2d_s4_avx2;
+    if (eq_depthwise_conv2d_s4_avx2 && eq_host_simd()) {
+      const char *isa = eq_kernels()->isa; /* "avx512vnni" or "avx2" */
+      const int avx512 = isa[0] == 'a' && isa[1] == 'v' && isa[2] == 'x' && isa[3] == '5';
+      kernel = avx512 && eq_depthwise_conv2d_s4_avx512vnni ? eq_depthwise_conv2d_s4_avx512vnni
+                                                           : eq_depthwise_conv2d_s4_avx2;
+    }
 #endif
     kernel(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL, &d->out,
            n->out[0]->data);
