@@ -27,7 +27,6 @@ from edgeq.reference.float_exec import batchable
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 RANGES = {"int8": (-128, 127), "int16": (-32768, 32767), "uint8": (0, 255), "int32": (I32_MIN, I32_MAX)}
-_RANGES = RANGES  # the name other modules knew
 
 
 # fixed-point arithmetic ------------------------------------------------------------------------------------
