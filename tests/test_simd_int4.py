@@ -77,14 +77,15 @@ class S4:
         self.lib = self.ffi.dlopen(str(lib))
 
     def run(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, packed, wshape, bias, mult, shift,
-            out_shape) -> np.ndarray:
-        """One call of a variant ("ref", "avx2", "avx512vnni"); `packed` a uint8 array or a cffi pointer."""
-        run, out = self.call(isa, depthwise, params, x, packed, wshape, bias, mult, shift, out_shape)
+            out_shape, scratch_at=None) -> np.ndarray:
+        """One call of a variant ("ref", "avx2", "avx512vnni"); `packed` a uint8 array or a cffi pointer;
+        scratch_at(bytes), when given, returns the scratch pointer to use."""
+        run, out = self.call(isa, depthwise, params, x, packed, wshape, bias, mult, shift, out_shape, scratch_at)
         run()
         return out
 
     def call(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, packed, wshape, bias, mult, shift,
-             out_shape):
+             out_shape, scratch_at=None):
         """A zero-argument callable running the kernel once (arguments built once), and its output array."""
         ffi, lib = self.ffi, self.lib
         p = ffi.new("eq_conv_params *", params)
@@ -106,7 +107,8 @@ class S4:
             size = getattr(lib, name + "_scratch_size")(p, s_in, s_f, s_out)
             scratch = np.full(size + 16, 0x5A, np.uint8)  # junk, as a reused arena holds; 16-byte aligned only
             keep.append(scratch)
-            fn, args = getattr(lib, name), (p, q, s_in, xi, s_f, w, b, s_out, o, ffi.cast("void *", scratch.ctypes.data + 16))
+            sp = scratch_at(size) if scratch_at else ffi.cast("void *", scratch.ctypes.data + 16)
+            fn, args = getattr(lib, name), (p, q, s_in, xi, s_f, w, b, s_out, o, sp)
 
         def run():
             fn(*args)
@@ -256,18 +258,20 @@ def test_mlperf_layer_shapes_int4(s4, isa, layer):
     assert ((ref > -128) & (ref < 127)).mean() > 0.3, "outputs mostly clamped: the case checks little"
 
 
-def guarded(s4, packed: np.ndarray):
-    """The packed bytes copied to the very end of a page followed by a PROT_NONE page (kept alive by the
-    returned owner): any read past them faults."""
+def guarded(s4, data: np.ndarray, align: int = 1):
+    """The bytes copied to the end of a page followed by a PROT_NONE page (kept alive by the returned
+    owner), the copy's start aligned down to `align` (the arena aligns scratch to 16 and rounds its size
+    to 16): any access more than align - 1 bytes past them faults."""
     page = mmap.PAGESIZE
-    size = (len(packed) + page - 1) // page * page
+    span = (len(data) + align - 1) // align * align
+    size = (span + page - 1) // page * page
     buf = mmap.mmap(-1, size + page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     assert libc.mprotect(base + size, page, 0) == 0, os.strerror(ctypes.get_errno())
-    start = size - len(packed)
-    buf[start:size] = packed.tobytes()
+    start = size - span
+    buf[start:start + len(data)] = data.tobytes()
     return buf, s4.ffi.cast("uint8_t *", base + start)
 
 
@@ -289,7 +293,8 @@ def in_child(fn):
 
 @pytest.mark.parametrize("cout,k,cin", [(1, 1, 1), (3, 3, 3), (5, 1, 7), (7, 3, 5), (2, 1, 33), (9, 3, 3), (16, 1, 8)])
 def test_no_read_past_the_filter(s4, isa, cout, k, cin):
-    """Whole-vector weight loads near the filter's end stop at its last byte (odd and even nibble counts)."""
+    """Whole-vector weight loads near the filter's end stop at its last byte (odd and even nibble counts),
+    and the conv kernels touch nothing past the scratch they asked for."""
     rng = np.random.default_rng(cout * 100 + k * 10 + cin)
     for depthwise in (False, True):
         shape = dict(n=1, h=4, w=4, cin=cin, cout=cin if depthwise else cout, groups=1, kh=k, kw=k, sh=1, sw=1,
@@ -298,8 +303,13 @@ def test_no_read_past_the_filter(s4, isa, cout, k, cin):
         params.update(input_offset=5, act_min=-128, act_max=127)  # the vector path
         packed = pack_int4(wt)
         owner, ptr = guarded(s4, packed)
+        owners = []
+
+        def scratch_at(size):
+            owners.append(guarded(s4, np.full(size, 0x5A, np.uint8), align=16))
+            return s4.ffi.cast("void *", owners[-1][1])
         ref = s4.run("ref", depthwise, params, x, packed, wt.shape, bias, mult, shift, oshape)
-        got = in_child(lambda: s4.run(isa, depthwise, params, x, ptr, wt.shape, bias, mult, shift, oshape))
+        got = in_child(lambda: s4.run(isa, depthwise, params, x, ptr, wt.shape, bias, mult, shift, oshape, scratch_at))
         assert got is not None and got.tobytes() == ref.tobytes(), (depthwise, cout, k, cin)
         del ptr
         owner.close()

@@ -58,7 +58,7 @@ def int8_call(k: kernel_shim.Kernels, isa: str, case):
     out = np.zeros(oshape, np.int8)
     args = (p, s_in, ffi.cast("int8_t *", x.ctypes.data), s_f, ffi.cast("void *", packed.ctypes.data + 16), s_out,
             ffi.cast("int8_t *", out.ctypes.data), ffi.cast("void *", scratch.ctypes.data + 16))
-    keep = (packed, scratch, q, x, w)
+    keep = (packed, scratch, q, x, w, out)
 
     def run():
         pk.run(*args)
@@ -89,11 +89,12 @@ def main() -> None:
                 ref4 = out4.copy()
             elif out4.tobytes() != ref4.tobytes():
                 raise SystemExit(f"{isa} INT4 differs from ref on {layer}")
-            runs.append((int8_call(k, isa, case)[0], run4))
+            run8, out8 = int8_call(k, isa, case)
+            runs.append((run8, run4, out8))  # the runs write into out8: keep it alive
         best = [[float("inf")] * 2 for _ in isas]
         for _ in range(args.rounds):
             for i, pair in enumerate(runs):
-                best[i] = [min(b, best_us(r, args.repeat)) for b, r in zip(best[i], pair)]
+                best[i] = [min(b, best_us(r, args.repeat)) for b, r in zip(best[i], pair[:2])]
         cells = [f"{t8:.1f} / {t4:.1f} us" for t8, t4 in best]
         if kind == "conv":
             name = f"conv {layer[1]}x{layer[2]}x{layer[3]} -> {layer[4]}, {layer[5]}x{layer[6]}"

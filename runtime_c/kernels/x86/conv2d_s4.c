@@ -203,16 +203,18 @@ static EQ_AVX2 void finish_row(const int32_t *sums, const eq_conv_params *p, con
   for (int32_t c = 0; c < count; c += 8) {
     const int n = count - c < 8 ? count - c : 8;
     const int32_t *m = q->multiplier + n0 + c, *sh = q->shift + n0 + c;
-    __m256i s = _mm256_loadu_si256((const __m256i *)(sums + c)), b = _mm256_setzero_si256();
+    __m256i s, b = _mm256_setzero_si256();
     eq256_quant qq;
     if (n == 8) {
+      s = _mm256_loadu_si256((const __m256i *)(sums + c));
       qq = eq256_load_quant(m, sh);
       if (bias) b = _mm256_loadu_si256((const __m256i *)(bias + n0 + c));
-    } else {
-      qq = eq256_load_quant_n(m, sh, n);
-      int32_t bl[8] = {0};
-      for (int i = 0; i < n && bias; i++) bl[i] = bias[n0 + c + i];
+    } else { /* the last channels: through the stack, reading nothing past the arrays */
+      int32_t sl[8] = {0}, bl[8] = {0};
+      for (int i = 0; i < n; i++) sl[i] = sums[c + i], bl[i] = bias ? bias[n0 + c + i] : 0;
+      s = _mm256_loadu_si256((const __m256i *)sl);
       b = _mm256_loadu_si256((const __m256i *)bl);
+      qq = eq256_load_quant_n(m, sh, n);
     }
     eq256_store_n(out + c, eq256_finish(_mm256_add_epi32(s, b), qq, out_off, lo, hi), n);
   }
