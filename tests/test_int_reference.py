@@ -49,6 +49,17 @@ def test_matmul_ops(kind, scheme, data):
     three_way(model, [x], litert=not (kind == "dw" and scheme in ("int4", "w4a16")))
 
 
+def test_fully_connected_exact_ties():
+    """Power-of-two scales put many accumulators exactly on .5: int8 FULLY_CONNECTED rounds those away from
+    zero (negative ties down), unlike the two-step rounding of the other ops."""
+    from test_fc_ties import tie_cases
+
+    cases = list(tie_cases())
+    assert sum(int(((a % 2 == 1) & (a < 0) & (a > -255)).sum()) for _, _, a in cases) > 50
+    for model, x, _ in cases:
+        three_way(model, [x])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @CASES
 @given(data=st.data(), rng=rngs())
