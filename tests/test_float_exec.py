@@ -77,6 +77,18 @@ def test_unbatchable_graph_runs_sample_by_sample():
     np.testing.assert_array_equal(y, x.ravel())
 
 
+def test_lower_rank_broadcast_operand_runs_sample_by_sample():
+    # [1, 3, 4] + [1, 4]: stacked on axis 0, the second operand's sample axis would meet the first's rows
+    b = graph_builders.Builder("bcast")
+    x, y = b.input((1, 3, 4)), b.input((1, 4))
+    g, _ = b.done(b.op("ADD", [x, y], (1, 3, 4), fused_activation_function="NONE"))
+    assert not batchable(g)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((3, 3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    out = run_float(g, [xs, ys])[0]
+    np.testing.assert_array_equal(out, xs + ys[:, None, :])
+
+
 def test_capture_returns_every_activation():
     g, feeds = CASES["small_cnn"]
     acts = run_float(g, feeds, capture=True)

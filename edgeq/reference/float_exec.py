@@ -147,9 +147,25 @@ def batchable(graph: Graph) -> bool:
         if len(s) < 2 or s[0] != 1:
             return False
     for op in graph.ops:
+        if op.type in _BROADCASTING and not _same_rank_operands(graph, op):
+            return False
         if op.type in _SAMPLEWISE:
             continue
         if not _axis0_safe(graph, op):
+            return False
+    return True
+
+
+_BROADCASTING = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "PRELU")
+
+
+def _same_rank_operands(graph: Graph, op: Op) -> bool:
+    """A lower-rank activation, or a constant of higher rank than the output, would align its axes
+    differently once samples are stacked on axis 0."""
+    rank = len(graph.tensors[op.outputs[0]].shape)
+    for name in op.inputs:
+        t = graph.tensors[name]
+        if len(t.shape) > rank or (not t.is_const and len(t.shape) != rank):
             return False
     return True
 

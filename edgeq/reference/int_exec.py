@@ -296,7 +296,7 @@ def run_int(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray
         xs.append((x[None] if x.ndim == len(t.shape) - 1 else x).astype(t.dtype))
     n = xs[0].shape[0] if xs else 1
     first = graph.tensors[graph.inputs[0]].shape[:1] if graph.inputs else (1,)
-    if n > 1 and first == (1,) and not _batchable(graph):  # one sample at a time, results stacked
+    if n > 1 and first == (1,) and not batchable(graph):  # one sample at a time, results stacked
         parts = [_run_all(graph, [x[k:k + 1] for x in xs]) for k in range(n)]
         values = {k: np.concatenate([np.atleast_1d(p[k]) for p in parts]) for k in parts[0]}
     else:
@@ -304,24 +304,6 @@ def run_int(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray
     if capture:
         return values
     return [values[o] for o in graph.outputs]
-
-
-_BROADCASTING = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "PRELU")
-
-
-def _batchable(graph: Graph) -> bool:
-    """float_exec.batchable, and every broadcasting operand of the output's rank (a lower-rank activation, or
-    a constant of higher rank, would align its axes differently once samples are stacked on axis 0)."""
-    if not batchable(graph):
-        return False
-    for op in graph.ops:
-        if op.type in _BROADCASTING:
-            rank = len(graph.tensors[op.outputs[0]].shape)
-            for name in op.inputs:
-                t = graph.tensors[name]
-                if len(t.shape) > rank or (not t.is_const and len(t.shape) != rank):
-                    return False
-    return True
 
 
 def _run_all(graph: Graph, xs: list[np.ndarray]) -> dict[str, np.ndarray]:
