@@ -20,7 +20,8 @@ void eq_max_pool_f32(const eq_pool_params *p, float act_min, float act_max, cons
 /* Softmax over the last axis of [rows, depth]: exp(beta * (x - max)) / sum, the sum in float in order. */
 void eq_softmax_f32(float beta, int32_t rows, int32_t depth, const float *in, float *out);
 
-/* e^x in float within 2 ulp over the whole range (0 below about -103.9, +inf above about 88.7). */
+/* e^x correctly rounded to float except within ~1e-15 of a rounding boundary (0 below about -103.97,
+ * +inf above about 88.72). */
 float eq_expf(float x);
 
 #endif

@@ -118,6 +118,10 @@ void eq_fully_connected_f32(float act_min, float act_max, int32_t batches, int32
  * scale max|x| / 127 (1 for an all-zero row), or asymmetric to [-128, 127] with a nudged zero point. */
 void eq_quantize_row_symmetric(const float *x, int32_t n, int8_t *q, float *scale);
 void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *scale, int32_t *zero_point);
+/* Their parameters from the row's min and max: 0 for a row that quantizes to zeros (scale 1, zero point
+ * 0), else 1 with the scale, the float multiplier each value is scaled by and the zero point. */
+int eq_symmetric_params(float lo, float hi, float *scale, float *inv);
+int eq_asymmetric_params(float lo, float hi, float *scale, float *inv, int32_t *zero_point);
 
 /* Hybrid kernels over an already quantized input (qin: [n, ...] int8, per batch scale in_scale[b] and
  * zero point in_zp[b]), int8 (or packed INT4: *_int4) weights with per-channel scales w_scale[c] (per-tensor: w_scale NULL and

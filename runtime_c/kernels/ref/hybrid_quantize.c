@@ -1,53 +1,69 @@
-/* Run-time quantization of float input rows for the hybrid kernels, with LiteRT's tensor_utils
- * arithmetic (float division for the symmetric scale, double for the asymmetric one, float
- * std::round of each value). No libm. */
+/* Run-time quantization of float input rows for the hybrid kernels, with the arithmetic LiteRT 2.3's
+ * reference kernels compute (measured on its binary, every hybrid op: FULLY_CONNECTED, CONV_2D,
+ * DEPTHWISE_CONV_2D; tests/test_hybrid.py):
+ *  - each value is scaled in float (r = x * inv, inv = 127 / range or 1 / scale), rounded as
+ *    trunc(r + copysign(0.5f, r)) in float arithmetic, and only then offset by the zero point:
+ *    q = zp + round(r). Rounding zp + r instead (what TFLite's portable source reads) differs whenever
+ *    the float sum zp + r is a tie the other way or rounds onto one: measured in VWW hybrid's first
+ *    layers about once in 20,000 values. The float addition of 0.5 differs from std::round only at
+ *    |r| = 0.49999997, which rounds to 1.
+ *  - the symmetric scale is range / 127 in float, the asymmetric one (float)(max - min) / 255 in double.
+ * No libm. */
 #include "eq_kernels_lowbit.h"
 
 #include <string.h>
 
-static float round_f(float x) { /* std::round on a float: half away from zero */
-  if (!(x > -8388608.0f && x < 8388608.0f)) return x; /* already integral (or NaN) */
-  const float t = (float)(int32_t)x;
-  const float frac = x - t;
-  return frac >= 0.5f ? t + 1.0f : (frac <= -0.5f ? t - 1.0f : t);
+/* trunc(r + copysign(0.5f, r)) as an integer; |r| stays below 2^10 for finite rows, NaN gives the
+ * minimum (as x86's conversion does). */
+static int32_t round_q(float r) {
+  const float h = r < 0.0f ? r - 0.5f : r + 0.5f;
+  if (!(h > -1024.0f && h < 1024.0f)) return h > 0.0f ? 1024 : -1024;
+  return (int32_t)h;
 }
 
-static double round_d(double x) { return (double)eq_round_half_away(x); }
-
-void eq_quantize_row_symmetric(const float *x, int32_t n, int8_t *q, float *scale) {
+static void row_min_max(const float *x, int32_t n, float *lo_out, float *hi_out) {
   float lo = n ? x[0] : 0.0f, hi = lo;
   for (int32_t i = 1; i < n; ++i) {
     if (x[i] < lo) lo = x[i];
     if (x[i] > hi) hi = x[i];
   }
+  *lo_out = lo;
+  *hi_out = hi;
+}
+
+static void quantize_symmetric(const float *x, int32_t n, int8_t *q, float inv) {
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t r = round_q(x[i] * inv);
+    q[i] = (int8_t)(r < -127 ? -127 : (r > 127 ? 127 : r));
+  }
+}
+
+static void quantize_asymmetric(const float *x, int32_t n, int8_t *q, float inv, int32_t zero_point) {
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t r = zero_point + round_q(x[i] * inv);
+    q[i] = (int8_t)(r < -128 ? -128 : (r > 127 ? 127 : r));
+  }
+}
+
+int eq_symmetric_params(float lo, float hi, float *scale, float *inv) {
   const float alo = lo < 0 ? -lo : lo, ahi = hi < 0 ? -hi : hi;
   const float range = alo > ahi ? alo : ahi;
   if (range == 0.0f) {
-    memset(q, 0, (size_t)n);
     *scale = 1.0f;
-    return;
+    return 0;
   }
   *scale = range / 127.0f;
-  const float inv = 127.0f / range;
-  for (int32_t i = 0; i < n; ++i) {
-    const float r = round_f(x[i] * inv);
-    q[i] = (int8_t)(r < -127.0f ? -127 : (r > 127.0f ? 127 : (int32_t)r));
-  }
+  *inv = 127.0f / range;
+  return 1;
 }
 
-void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *scale, int32_t *zero_point) {
-  float lo = n ? x[0] : 0.0f, hi = lo;
-  for (int32_t i = 1; i < n; ++i) {
-    if (x[i] < lo) lo = x[i];
-    if (x[i] > hi) hi = x[i];
-  }
+int eq_asymmetric_params(float lo, float hi, float *scale, float *inv, int32_t *zero_point) {
   const float fmin = lo < 0.0f ? lo : 0.0f, fmax = hi > 0.0f ? hi : 0.0f;
   const double rmin = fmin, rmax = fmax;
   if (fmin == fmax) {
-    memset(q, 0, (size_t)n);
     *scale = 1.0f;
     *zero_point = 0;
-    return;
+    return 0;
   }
   /* The range is subtracted in float before the division in double: that is what LiteRT computes
    * (measured: a double subtraction differs in the last bit of the scale for some rows). */
@@ -56,12 +72,26 @@ void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *sca
   const double err_min = 128.0 + (rmin / s < 0 ? -rmin / s : rmin / s);
   const double err_max = 127.0 + (rmax / s < 0 ? -rmax / s : rmax / s);
   const double zp = err_min < err_max ? zp_min : zp_max;
-  const int32_t nudged = zp <= -128.0 ? -128 : (zp >= 127.0 ? 127 : (int32_t)round_d(zp));
+  *zero_point = zp <= -128.0 ? -128 : (zp >= 127.0 ? 127 : (int32_t)eq_round_half_away(zp));
   *scale = (float)s;
-  *zero_point = nudged;
-  const float inv = 1.0f / *scale;
-  for (int32_t i = 0; i < n; ++i) {
-    const float r = round_f((float)nudged + x[i] * inv);
-    q[i] = (int8_t)(r < -128.0f ? -128 : (r > 127.0f ? 127 : (int32_t)r));
-  }
+  *inv = 1.0f / *scale;
+  return 1;
+}
+
+void eq_quantize_row_symmetric(const float *x, int32_t n, int8_t *q, float *scale) {
+  float lo, hi, inv;
+  row_min_max(x, n, &lo, &hi);
+  if (eq_symmetric_params(lo, hi, scale, &inv))
+    quantize_symmetric(x, n, q, inv);
+  else
+    memset(q, 0, (size_t)n);
+}
+
+void eq_quantize_row_asymmetric(const float *x, int32_t n, int8_t *q, float *scale, int32_t *zero_point) {
+  float lo, hi, inv;
+  row_min_max(x, n, &lo, &hi);
+  if (eq_asymmetric_params(lo, hi, scale, &inv, zero_point))
+    quantize_asymmetric(x, n, q, inv, *zero_point);
+  else
+    memset(q, 0, (size_t)n);
 }
