@@ -1,9 +1,10 @@
-"""x86 INT4 CONV_2D and DEPTHWISE_CONV_2D kernels (kernels/x86/conv2d_s4*.c, depthwise_conv2d_s4.c) give the
-reference kernels' bytes while reading the packed nibbles in place: Hypothesis-drawn shapes (odd and even
+"""x86 INT4 CONV_2D and DEPTHWISE_CONV_2D kernels (kernels/x86/conv2d_s4*.c, depthwise_conv2d_s4*.c) give the
+reference kernels' bytes, conv both through the plain kernel (weights repacked into scratch at every call) and
+prepared (a 4-bit panel packed once, as the runtime does), depthwise reading the nibbles in place: Hypothesis-drawn shapes (odd and even
 filter depths, groups, depth multipliers, strides, dilations, paddings, per-channel and per-tensor
 multipliers, input zero points at their limits and past them, clamps), the MLPerf Tiny layer shapes, filters
 that end on a page followed by an unreadable one (no read past the packed bytes), and the runtime's arena for
-an INT4 conv model on the SIMD build against the reference build (no int8 copy of the weights)."""
+an INT4 conv model on the SIMD build against the reference build (a 4-bit weight panel, no int8 copy)."""
 from __future__ import annotations
 
 import ctypes
@@ -45,6 +46,15 @@ typedef size_t scratch_fn(const eq_conv_params *, const eq_shape4 *, const eq_sh
 dw_s4_fn eq_conv2d_s4, eq_depthwise_conv2d_s4, eq_depthwise_conv2d_s4_avx2, eq_depthwise_conv2d_s4_avx512vnni;
 conv_s4_fn eq_conv2d_s4_avx2, eq_conv2d_s4_avx512vnni;
 scratch_fn eq_conv2d_s4_avx2_scratch_size, eq_conv2d_s4_avx512vnni_scratch_size;
+typedef struct {
+  size_t (*packed_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
+  void (*pack)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const eq_shape4 *,
+               const int8_t *, const int32_t *, const eq_shape4 *, void *);
+  size_t (*scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
+  void (*run)(const eq_conv_params *, const eq_shape4 *, const int8_t *, const eq_shape4 *, const void *,
+              const eq_shape4 *, int8_t *, void *);
+} eq_conv_pack;
+extern eq_conv_pack eq_conv2d_s4_avx2_pack, eq_conv2d_s4_avx512vnni_pack;  /* const in C */
 """
 
 CONV_VARIANTS = {"avx2": ("eq_conv2d_s4_avx2", "avx2"), "avx512vnni": ("eq_conv2d_s4_avx512vnni", "avx512vnni")}
@@ -77,16 +87,20 @@ class S4:
         self.lib = self.ffi.dlopen(str(lib))
 
     def run(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, packed, wshape, bias, mult, shift,
-            out_shape, scratch_at=None) -> np.ndarray:
+            out_shape, scratch_at=None, prepared: bool = False) -> np.ndarray:
         """One call of a variant ("ref", "avx2", "avx512vnni"); `packed` a uint8 array or a cffi pointer;
-        scratch_at(bytes), when given, returns the scratch pointer to use."""
-        run, out = self.call(isa, depthwise, params, x, packed, wshape, bias, mult, shift, out_shape, scratch_at)
+        scratch_at(bytes), when given, returns the pointer to use for scratch (and the prepared panel).
+        prepared: a conv variant's weights repacked once as the runtime's prepare does (its _pack entry
+        points), else the plain kernel, which repacks into scratch at every call."""
+        run, out = self.call(isa, depthwise, params, x, packed, wshape, bias, mult, shift, out_shape, scratch_at,
+                             prepared)
         run()
         return out
 
     def call(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, packed, wshape, bias, mult, shift,
-             out_shape, scratch_at=None):
-        """A zero-argument callable running the kernel once (arguments built once), and its output array."""
+             out_shape, scratch_at=None, prepared: bool = False):
+        """A zero-argument callable running the kernel once (arguments built once, a prepared panel packed
+        once), and its output array."""
         ffi, lib = self.ffi, self.lib
         p = ffi.new("eq_conv_params *", params)
         s_in, s_f, s_out = (ffi.new("eq_shape4 *", tuple(s)) for s in (x.shape, wshape, out_shape))
@@ -104,11 +118,20 @@ class S4:
             fn, args = getattr(lib, f"eq_depthwise_conv2d_s4_{isa}"), (p, q, s_in, xi, s_f, w, b, s_out, o)
         else:
             name = CONV_VARIANTS[isa][0]
-            size = getattr(lib, name + "_scratch_size")(p, s_in, s_f, s_out)
-            scratch = np.full(size + 16, 0x5A, np.uint8)  # junk, as a reused arena holds; 16-byte aligned only
-            keep.append(scratch)
-            sp = scratch_at(size) if scratch_at else ffi.cast("void *", scratch.ctypes.data + 16)
-            fn, args = getattr(lib, name), (p, q, s_in, xi, s_f, w, b, s_out, o, sp)
+
+            def buffer(size):  # junk, as a reused arena holds; 16-byte aligned only
+                if scratch_at:
+                    return scratch_at(size)
+                keep.append(np.full(size + 16, 0x5A, np.uint8))
+                return ffi.cast("void *", keep[-1].ctypes.data + 16)
+            pk = getattr(lib, name + "_pack")
+            if prepared and pk.packed_size(p, s_in, s_f, s_out):
+                panel = buffer(pk.packed_size(p, s_in, s_f, s_out))
+                pk.pack(p, q, s_in, s_f, ffi.cast("int8_t *", w), b, s_out, panel)
+                fn, args = pk.run, (p, s_in, xi, s_f, panel, s_out, o, buffer(pk.scratch_size(p, s_in, s_f, s_out)))
+            else:
+                size = getattr(lib, name + "_scratch_size")(p, s_in, s_f, s_out)
+                fn, args = getattr(lib, name), (p, q, s_in, xi, s_f, w, b, s_out, o, buffer(size))
 
         def run():
             fn(*args)
@@ -198,11 +221,13 @@ def conv_case(seed: int, n, h, w, cin, cout, groups, kh, kw, sh, sw, dh, dw, pad
 
 
 def check(s4, isa, depthwise, case):
+    """The variant's bytes equal the reference's; conv both through the plain kernel and prepared."""
     params, x, wt, bias, mult, shift, oshape = case
     packed = pack_int4(wt)
     ref = s4.run("ref", depthwise, params, x, packed, wt.shape, bias, mult, shift, oshape)
-    got = s4.run(isa, depthwise, params, x, packed, wt.shape, bias, mult, shift, oshape)
-    assert got.tobytes() == ref.tobytes(), f"{isa} {params} in {x.shape} filter {wt.shape}"
+    for prepared in (False,) if depthwise else (False, True):
+        got = s4.run(isa, depthwise, params, x, packed, wt.shape, bias, mult, shift, oshape, prepared=prepared)
+        assert got.tobytes() == ref.tobytes(), f"{isa} prepared={prepared} {params} in {x.shape} filter {wt.shape}"
     return ref
 
 
@@ -294,9 +319,9 @@ def in_child(fn):
 @pytest.mark.parametrize("cout,k,cin", [(1, 1, 1), (3, 3, 3), (5, 1, 7), (7, 3, 5), (2, 1, 33), (9, 3, 3), (16, 1, 8)])
 def test_no_read_past_the_filter(s4, isa, cout, k, cin):
     """Whole-vector weight loads near the filter's end stop at its last byte (odd and even nibble counts),
-    and the conv kernels touch nothing past the scratch they asked for."""
+    and the conv kernels touch nothing past the scratch and the prepared panel they asked for."""
     rng = np.random.default_rng(cout * 100 + k * 10 + cin)
-    for depthwise in (False, True):
+    for depthwise, prepared in ((False, False), (False, True), (True, False)):
         shape = dict(n=1, h=4, w=4, cin=cin, cout=cin if depthwise else cout, groups=1, kh=k, kw=k, sh=1, sw=1,
                      dh=1, dw=1, pad_h=k // 2, pad_w=k // 2, depthwise=depthwise, dm=1)
         params, x, wt, bias, mult, shift, oshape = conv_case(int(rng.integers(2**31)), **shape)
@@ -309,8 +334,9 @@ def test_no_read_past_the_filter(s4, isa, cout, k, cin):
             owners.append(guarded(s4, np.full(size, 0x5A, np.uint8), align=16))
             return s4.ffi.cast("void *", owners[-1][1])
         ref = s4.run("ref", depthwise, params, x, packed, wt.shape, bias, mult, shift, oshape)
-        got = in_child(lambda: s4.run(isa, depthwise, params, x, ptr, wt.shape, bias, mult, shift, oshape, scratch_at))
-        assert got is not None and got.tobytes() == ref.tobytes(), (depthwise, cout, k, cin)
+        got = in_child(lambda: s4.run(isa, depthwise, params, x, ptr, wt.shape, bias, mult, shift, oshape, scratch_at,
+                                      prepared))
+        assert got is not None and got.tobytes() == ref.tobytes(), (depthwise, prepared, cout, k, cin)
         del ptr
         owner.close()
 
@@ -331,7 +357,9 @@ def int4_conv_model(kind: str = "conv", cin: int = 64, cout: int = 64, hw: int =
 
 def test_host_arena_holds_no_weight_copy():
     """The SIMD build's arena for an INT4 conv model exceeds the reference build's (a microcontroller's)
-    by the kernel's im2col scratch (at most 20 KiB) and the op records the host build caches (as for any
+    by the kernel's im2col scratch (at most 20 KiB), its weight panel (the filter repacked at prepare, still
+    4 bits a weight: here exactly the model's 18 KiB of packed INT4, as 576 taps and 64 channels need no
+    padding) with 16 bytes of constants a channel, and the op records the host build caches (as for any
     model): no int8 (or int16) copy of the weights, which alone would be 36 KiB here. Depthwise adds
     nothing INT4-specific (the same difference as its int8 twin model). Both give LiteRT's bytes."""
     from onemodel import run_reference
@@ -345,12 +373,13 @@ def test_host_arena_holds_no_weight_copy():
     host, ref = RuntimeView(model4, "host"), RuntimeView(model4, "ref")
     if host.isa == "ref":
         pytest.skip("no x86 SIMD variant on this machine")
-    weights = 64 * 3 * 3 * 64
+    weights, channels = 64 * 3 * 3 * 64, 64
     scratch = host.op_scratch(0)
     assert 0 < scratch <= 20 * 1024 < weights
-    records = host.layout().persistent - ref.layout().persistent  # the host's cached op records
-    assert 0 <= records < 1024
-    assert host.arena_bytes - ref.arena_bytes <= scratch + records, (host.isa, host.arena_bytes, ref.arena_bytes)
+    panel = weights // 2 + 16 * channels  # the 4-bit panel and the per-channel constants
+    extra = host.layout().persistent - ref.layout().persistent  # panel, its 64-byte alignment, op records
+    assert panel <= extra < panel + 64 + 1024 < weights, (host.isa, extra)
+    assert host.arena_bytes - ref.arena_bytes <= scratch + extra, (host.isa, host.arena_bytes, ref.arena_bytes)
     (want,) = run_reference(model4, x)
     (got,) = runtime.Interpreter(model4).run(x)
     assert np.asarray(got).tobytes() == want.tobytes()

@@ -1,7 +1,7 @@
 """INT4 CONV_2D / DEPTHWISE_CONV_2D kernel times against int8 on the same shapes, per variant (the figures of
-runtime_c/kernels/README.md's INT4 table). int8 conv runs as the runtime runs it on the host (weights packed
-at prepare, the packed run timed); INT4 runs the kernels that read the nibbles in place. Each output is
-checked equal to the reference variant's. Times: best of --repeat batches of ~20 ms, single-threaded; with
+runtime_c/kernels/README.md's INT4 table). Both run as the runtime runs them on the host: conv weights
+packed once at prepare (int8 into int16 pairs / bytes, INT4 into a 4-bit panel), the packed run timed;
+depthwise reads the weights as stored. Each output is checked equal to the reference variant's. Times: best of --repeat batches of ~20 ms, single-threaded; with
 --rounds N the whole table is measured N times and each cell keeps its best (a busy host inflates single runs).
 
     .venv/bin/python tools/bench_kernels_int4.py [--repeat 7] [--rounds 1]
@@ -83,7 +83,8 @@ def main() -> None:
         packed = pack_int4(rng.integers(-8, 8, w8.shape, dtype=np.int8))
         runs, ref4 = [], None
         for isa in isas:
-            run4, out4 = s4.call(isa, kind == "dw", params, x, packed, w8.shape, bias, mult, shift, oshape)
+            run4, out4 = s4.call(isa, kind == "dw", params, x, packed, w8.shape, bias, mult, shift, oshape,
+                                 prepared=True)
             run4()
             if ref4 is None:
                 ref4 = out4.copy()

@@ -1,63 +1,107 @@
-/* CONV_2D with packed INT4 weights for AVX-512 VNNI, reading the model's nibbles in place (no prepare
- * step, no weight copy): conv2d_s4.c's scheme with vpdpbusd on 256-bit vectors (32 registers hold
- * MR x NR = 4 x 4 accumulators). The im2col rows are unsigned bytes x + 128, split per 64-tap chunk into
- * [32 even taps][32 odd taps] (a last 32-tap chunk [16][16]); 32 packed bytes give 16 * low nibble
- * ((b << 4) & 0xF0) and 16 * high nibble (b & 0xF0) as signed bytes without sign extension, and two
- * vpdpbusd accumulate 16 * sum (x + 128) w. Padding taps hold the input zero point + 128, so, as in
- * conv2d_s8_vnni.c, every tap of a channel is off by (128 - input_offset) * w and the true sum is
- *   (acc >> 4) - (128 - input_offset) * sum(w),
- * exact (|16 * sum| < 2^31 for EQ_MAX_TAPS taps); sum(w) is taken per call from the nibbles (scratch,
- * 4 bytes a channel). Taps past K and the shifted copy's leading tap (odd K, see conv2d_s4.c) are 0, so
- * neighbouring rows' nibbles add nothing; masked loads never read past the filter. */
+/* CONV_2D with packed INT4 weights for AVX-512 VNNI: conv2d_s8_vnni.c's scheme (im2col of a block of
+ * output pixels as unsigned bytes x + 128; 4 taps of a pixel broadcast against 4 taps of 16 output
+ * channels by vpdpbusd; 6 pixels x up to 64 channels a micro-kernel call) with the weights kept at 4 bits.
+ * They are repacked once at prepare (eq_conv2d_s4_avx512vnni_pack; or, through the plain kernel
+ * signature, into scratch at every call) into panel order, still two a byte: for each 4 taps and 16
+ * channels, 32 bytes, byte 4c + t holding tap t of channel c in its low nibble and of channel c + 8 in
+ * its high one. The micro-kernel broadcasts the 32 bytes to both halves of a register and takes
+ * (b << 4) & 0xF0 in the low half and b & 0xF0 in the high one: 16 * w as signed bytes, the int8 kernel's
+ * weight vector times 16, in two instructions. So the accumulator is 16 * sum (x + 128) w, exact
+ * (|16 * sum| < 2^31 for EQ_MAX_TAPS taps), and the true sum is
+ *   (acc >> 4) + (input_offset - 128) * sum(w),
+ * the second term folded into the bias at packing (padding taps hold the input zero point + 128, so they
+ * contribute (zp + input_offset) * w = 0 as in the reference). Grouped convolutions run the same per
+ * group. Shapes the int8 kernel hands to the reference (input offsets other than minus an int8 zero
+ * point, clamps outside int8) run the reference kernel. */
 #include <string.h>
 
 #include "x86_common.h"
 #include "eq_kernels_lowbit.h"
 
-#define MR 4
-#define NR 4
-#define BLOCK_BYTES 16384
+#define MR 6              /* output pixels per micro-kernel call */
+#define BLOCK_BYTES 16384 /* im2col block kept within L1 */
 
 typedef struct {
-  int32_t K, Kp, rec; /* taps per row, taps read per row (multiple of 32), bytes per pixel record */
-  int32_t fc, groups, per_group, N, M, MB;
-  size_t wbytes;
-} s4_dims;
+  int32_t K, K4;                      /* taps per filter row, rounded up to 4 */
+  int32_t fc, groups, per_group, N16; /* channels per group, rounded up to 16 */
+  int32_t N, M, MB;
+} conv_dims;
 
 static int supported(const eq_conv_params *p) {
   return p->act_min >= -128 && p->act_max <= 127 && eq_offset_fits_s8_zero_point(p->input_offset);
 }
 
-static s4_dims get_dims(const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
-  s4_dims d;
+static conv_dims get_dims(const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
+  conv_dims d;
   d.fc = fs->c;
   d.groups = is->c / fs->c;
   d.N = os->c;
   d.per_group = d.N / d.groups;
+  d.N16 = EQ_ROUND_UP(d.per_group, 16);
   d.K = fs->h * fs->w * fs->c;
-  d.Kp = EQ_ROUND_UP(d.K + (d.K & 1), 32);
-  d.rec = d.Kp * ((d.K & 1) ? 2 : 1);
+  d.K4 = EQ_ROUND_UP(d.K, 4);
   d.M = os->n * os->h * os->w;
-  int32_t mb = (BLOCK_BYTES / d.rec) / MR * MR;
+  int32_t mb = (BLOCK_BYTES / d.K4) / MR * MR;
   if (mb < MR) mb = MR;
   if (mb > EQ_ROUND_UP(d.M, MR)) mb = EQ_ROUND_UP(d.M, MR);
   d.MB = mb;
-  d.wbytes = ((size_t)d.N * (size_t)d.K + 1) / 2;
   return d;
 }
 
-/* Scratch: the im2col block, one contiguous row (a leading slot for the shifted copy), the all-ones
- * record that sums each filter row, and the per-channel corrections. */
-static size_t block_bytes(const s4_dims *d) { return (size_t)d->MB * d->rec; }
-static size_t row_bytes(const s4_dims *d) { return EQ_ROUND_UP((size_t)d->Kp + 64, 64); }
-static size_t ones_bytes(const s4_dims *d) { return EQ_ROUND_UP((size_t)d->rec, 64); }
-static size_t tile_stride(const s4_dims *d) { return (size_t)d->per_group + NR; }
+/* Per group: the panel [K4/4][N16/16][32 bytes], then per channel (N16 a group) the corrected bias,
+ * multiplier, left and right shift. */
+typedef struct {
+  uint8_t *pw;
+  int32_t *corr, *qm, *ql, *qr;
+} packed_view;
 
-size_t eq_conv2d_s4_avx512vnni_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                                            const eq_shape4 *os) {
-  if (!supported(p)) return 0;
-  s4_dims d = get_dims(is, fs, os);
-  return 64 + block_bytes(&d) + row_bytes(&d) + ones_bytes(&d) + 4 * (size_t)d.N + 4 * MR * tile_stride(&d);
+static size_t panel_bytes(const conv_dims *d) { return (size_t)d->K4 * d->N16 / 2; }
+
+static size_t packed_bytes(const conv_dims *d) {
+  return 64 + (size_t)d->groups * (panel_bytes(d) + 4 * sizeof(int32_t) * d->N16);
+}
+
+static packed_view view_of(void *base, const conv_dims *d) {
+  packed_view v;
+  v.pw = (uint8_t *)EQ_ALIGN64(base);
+  v.corr = (int32_t *)(v.pw + (size_t)d->groups * panel_bytes(d));
+  const size_t n = (size_t)d->groups * d->N16;
+  v.qm = v.corr + n, v.ql = v.qm + n, v.qr = v.ql + n;
+  return v;
+}
+
+static size_t block_bytes(const conv_dims *d) { return (size_t)d->MB * d->K4; }
+
+/* The panel, and per channel bias + (input_offset - 128) * sum(w) (wrapping as the reference's bias
+ * add) and the requantization constants. */
+static void pack_all(const eq_conv_params *p, const eq_channel_quant *q, const uint8_t *f, const int32_t *bias,
+                     const conv_dims *d, packed_view *v) {
+  memset(v->pw, 0, (size_t)d->groups * panel_bytes(d));
+  for (int32_t g = 0; g < d->groups; g++) {
+    uint8_t *panel = v->pw + (size_t)g * panel_bytes(d);
+    for (int32_t n = 0; n < d->N16; n++) {
+      const size_t i = (size_t)g * d->N16 + n;
+      const int32_t c = g * d->per_group + n;
+      if (n >= d->per_group) {
+        v->corr[i] = v->qm[i] = v->ql[i] = v->qr[i] = 0;
+        continue;
+      }
+      const int64_t row = (int64_t)c * d->K;
+      int32_t sum = 0;
+      for (int32_t k = 0; k < d->K; k++) {
+        const int32_t w = eq_s4_at(f, row + k);
+        sum += w;
+        const size_t at = ((size_t)(k >> 2) * (d->N16 / 16) + (size_t)(n >> 4)) * 32 + (size_t)(n & 7) * 4 + (k & 3);
+        panel[at] |= (uint8_t)(((uint32_t)w & 0xFu) << ((n & 8) ? 4 : 0));
+      }
+      const uint32_t b = bias ? (uint32_t)bias[c] : 0u;
+      v->corr[i] = (int32_t)(b + (uint32_t)(p->input_offset - 128) * (uint32_t)sum);
+      const int32_t s = q->shift[c];
+      v->qm[i] = q->multiplier[c];
+      v->ql[i] = s > 0 ? s : 0;
+      v->qr[i] = s > 0 ? 0 : -s;
+    }
+  }
 }
 
 EQ_INLINE EQ_AVX512 void copy_xor(uint8_t *dst, const int8_t *src, int32_t n) {
@@ -68,234 +112,194 @@ EQ_INLINE EQ_AVX512 void copy_xor(uint8_t *dst, const int8_t *src, int32_t n) {
   }
 }
 
-/* t[k] = x + 128 for the K taps of pixel m in group g (the zero point + 128 for padding), zeros to Kp. */
-static EQ_AVX512 void gather_row(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                                 const eq_shape4 *os, const int8_t *in, const s4_dims *d, int32_t m, int32_t g,
-                                 uint8_t *t) {
-  const uint8_t pad = (uint8_t)(128 - p->input_offset);
-  const int32_t C = is->c, fc = d->fc;
-  const int32_t b = m / (os->h * os->w), oy = (m / os->w) % os->h, ox = m % os->w;
-  const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-  const int whole_rows = d->groups == 1 && p->dilation_w == 1 && ix0 >= 0 && ix0 + fs->w <= is->w;
-  const int32_t run = whole_rows ? fs->w * C : fc;
-  uint8_t *dst = t;
-  for (int32_t ky = 0; ky < fs->h; ky++) {
-    const int32_t iy = iy0 + ky * p->dilation_h;
-    const int8_t *src_row = in + ((size_t)b * is->h + (iy < 0 ? 0 : iy)) * is->w * C + (size_t)g * fc;
-    for (int32_t kx = 0; kx < (whole_rows ? 1 : fs->w); kx++, dst += run) {
-      const int32_t ix = whole_rows ? ix0 : ix0 + kx * p->dilation_w;
-      if (iy < 0 || iy >= is->h || ix < 0 || ix >= is->w)
-        memset(dst, pad, (size_t)run);
-      else
-        copy_xor(dst, src_row + (size_t)ix * C, run);
-    }
+EQ_INLINE EQ_AVX512 void fill(uint8_t *dst, uint8_t v, int32_t n) {
+  const __m512i vv = _mm512_set1_epi8((char)v);
+  for (; n > 0; n -= 64, dst += 64) {
+    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(dst, k, vv);
   }
-  memset(t + d->K, 0, (size_t)(d->Kp + 1 - d->K));
 }
 
-/* Chunks of 64 taps become [32 even][32 odd]; a last chunk of 32, [16 even][16 odd]. */
-static EQ_AVX512 void split_row(const uint8_t *t, uint8_t *a, int32_t Kp) {
-  const __m256i ctl = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
-                                       0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-  int32_t c = 0;
-  for (; c + 64 <= Kp; c += 64) {
-    const __m256i s0 = _mm256_permute4x64_epi64(
-        _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(t + c)), ctl), 0xD8);
-    const __m256i s1 = _mm256_permute4x64_epi64(
-        _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(t + c + 32)), ctl), 0xD8);
-    _mm256_storeu_si256((__m256i *)(a + c), _mm256_permute2x128_si256(s0, s1, 0x20));
-    _mm256_storeu_si256((__m256i *)(a + c + 32), _mm256_permute2x128_si256(s0, s1, 0x31));
-  }
-  if (c < Kp)
-    _mm256_storeu_si256((__m256i *)(a + c), _mm256_permute4x64_epi64(
-                                                _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(t + c)), ctl), 0xD8));
-}
-
+/* Rows [m0, m0 + rows) of group g's im2col matrix, K4 bytes each; rows past M are zero. */
 static EQ_AVX512 void im2col(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                             const eq_shape4 *os, const int8_t *in, const s4_dims *d, int32_t m0, int32_t rows,
-                             int32_t g, uint8_t *A, uint8_t *row) {
-  row[0] = 0;
+                             const eq_shape4 *os, const int8_t *in, const conv_dims *d, int32_t m0, int32_t rows,
+                             int32_t g, uint8_t *A) {
+  const uint8_t pad = (uint8_t)(128 - p->input_offset); /* the zero point, plus 128 */
+  const int32_t C = is->c, fc = d->fc, run = fs->w * fc;
   for (int32_t r = 0; r < rows; r++) {
-    uint8_t *a = A + (size_t)r * d->rec;
-    if (m0 + r >= d->M) {
-      memset(a, 0, (size_t)d->rec);
+    uint8_t *dst = A + (size_t)r * d->K4;
+    const int32_t m = m0 + r;
+    if (m >= d->M) {
+      memset(dst, 0, (size_t)d->K4);
       continue;
     }
-    gather_row(p, is, fs, os, in, d, m0 + r, g, row + 1);
-    split_row(row + 1, a, d->Kp);
-    if (d->K & 1) split_row(row, a + d->Kp, d->Kp);
-  }
-}
-
-/* n packed bytes at w + off, none read at or past the filter's end. */
-EQ_INLINE EQ_AVX512 __m256i load_w32(const uint8_t *w, size_t off, size_t wbytes) {
-  if (off + 32 <= wbytes) return _mm256_loadu_si256((const __m256i *)(w + off));
-  const size_t n = off >= wbytes ? 0 : wbytes - off;
-  const __mmask32 k = n >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1);
-  return _mm256_maskz_loadu_epi8(k, w + off);
-}
-
-EQ_INLINE EQ_AVX512 __m128i load_w16(const uint8_t *w, size_t off, size_t wbytes) {
-  if (off + 16 <= wbytes) return _mm_loadu_si128((const __m128i *)(w + off));
-  const size_t n = off >= wbytes ? 0 : wbytes - off;
-  const __mmask16 k = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-  return _mm_maskz_loadu_epi8(k, w + off);
-}
-
-/* acc[r][j] += 16 * sum over the row of record r (offset xo[j]) times filter row j (first byte ws[j]). */
-EQ_INLINE EQ_AVX512 void dot_block(const uint8_t *A, size_t rec, int32_t Kp, const uint8_t *w, size_t wbytes,
-                                   const size_t *ws, const int32_t *xo, int mr, __m256i acc[MR][NR]) {
-  const __m256i high = _mm256_set1_epi8((char)0xF0);
-  int32_t c = 0;
-  for (; c + 64 <= Kp; c += 64) {
-    __m256i lo[NR], hi[NR];
-#pragma GCC unroll 4
-    for (int j = 0; j < NR; j++) {
-      const __m256i b = load_w32(w, ws[j] + (size_t)(c >> 1), wbytes);
-      lo[j] = _mm256_and_si256(_mm256_slli_epi16(b, 4), high);
-      hi[j] = _mm256_and_si256(b, high);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-      for (int j = 0; j < NR; j++) {
-        const uint8_t *a = A + r * rec + xo[j] + c;
-        acc[r][j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc[r][j], _mm256_loadu_si256((const __m256i *)a), lo[j]),
-                                        _mm256_loadu_si256((const __m256i *)(a + 32)), hi[j]);
+    const int32_t b = m / (os->h * os->w), oy = (m / os->w) % os->h, ox = m % os->w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int contiguous = d->groups == 1 && p->dilation_w == 1 && ix0 >= 0 && ix0 + fs->w <= is->w;
+    for (int32_t ky = 0; ky < fs->h; ky++, dst += run) {
+      const int32_t iy = iy0 + ky * p->dilation_h;
+      if (iy < 0 || iy >= is->h) {
+        fill(dst, pad, run);
+        continue;
       }
-  }
-  if (c < Kp) {
-    const __m128i high16 = _mm_set1_epi8((char)0xF0);
-    __m128i lo[NR], hi[NR];
-#pragma GCC unroll 4
-    for (int j = 0; j < NR; j++) {
-      const __m128i b = load_w16(w, ws[j] + (size_t)(c >> 1), wbytes);
-      lo[j] = _mm_and_si128(_mm_slli_epi16(b, 4), high16);
-      hi[j] = _mm_and_si128(b, high16);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-      for (int j = 0; j < NR; j++) {
-        const uint8_t *a = A + r * rec + xo[j] + c;
-        const __m128i s = _mm_dpbusd_epi32(_mm_dpbusd_epi32(_mm_setzero_si128(), _mm_loadu_si128((const __m128i *)a), lo[j]),
-                                           _mm_loadu_si128((const __m128i *)(a + 16)), hi[j]);
-        acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_zextsi128_si256(s));
+      const int8_t *src = in + ((size_t)b * is->h + iy) * is->w * C + (size_t)g * fc;
+      if (contiguous) {
+        copy_xor(dst, src + (size_t)ix0 * C, run);
+        continue;
       }
+      for (int32_t kx = 0; kx < fs->w; kx++) {
+        const int32_t ix = ix0 + kx * p->dilation_w;
+        if (ix < 0 || ix >= is->w)
+          fill(dst + kx * fc, pad, fc);
+        else
+          copy_xor(dst + kx * fc, src + (size_t)ix * C, fc);
+      }
+    }
+    for (int32_t k = d->K; k < d->K4; k++) A[(size_t)r * d->K4 + k] = 0;
   }
 }
 
-static EQ_AVX512 void micro(const uint8_t *A, const s4_dims *d, const uint8_t *w, const size_t ws[NR],
-                            const int32_t xo[NR], __m256i out[2]) {
-  __m256i acc[MR][NR];
-#pragma GCC unroll 4
+EQ_INLINE EQ_AVX512 __m512i bcast32(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* MR rows of A times nv * 16 channels [n0, ...) of a group's panel, requantized into out (the group's
+ * first channel of the block's first pixel). */
+EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const uint8_t *panel, const conv_dims *d, int32_t n0, int nv,
+                                      int32_t valid_rows, const packed_view *v, size_t ch0, const eq_conv_params *p,
+                                      int8_t *out) {
+  __m512i acc[MR][4];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; j++) acc[r][j] = _mm256_setzero_si256();
-  dot_block(A, (size_t)d->rec, d->Kp, w, d->wbytes, ws, xo, MR, acc);
-  out[0] = _mm256_srai_epi32(eq256_hsum8(acc[0][0], acc[0][1], acc[0][2], acc[0][3], acc[1][0], acc[1][1],
-                                         acc[1][2], acc[1][3]), 4);
-  out[1] = _mm256_srai_epi32(eq256_hsum8(acc[2][0], acc[2][1], acc[2][2], acc[2][3], acc[3][0], acc[3][1],
-                                         acc[3][2], acc[3][3]), 4);
-}
-
-/* Filter row positions of channels n0 + j (the last valid one repeated past nj). */
-static void row_starts(const s4_dims *d, int32_t n0, int nj, size_t ws[NR], int32_t xo[NR]) {
-  for (int j = 0; j < NR; j++) {
-    const int64_t first = (int64_t)(n0 + (j < nj ? j : nj - 1)) * d->K;
-    ws[j] = (size_t)(first >> 1);
-    xo[j] = (first & 1) ? d->Kp : 0;
-  }
-}
-
-/* corr[n] = bias[n] - (128 - input_offset) * sum(w[n]), wrapping as the reference's bias add. */
-static EQ_AVX512 void corrections(const eq_conv_params *p, const s4_dims *d, const uint8_t *w, const int32_t *bias,
-                                  uint8_t *ones, int32_t *corr) {
-  /* the all-ones record: [1 x K, 0...] and (odd K) [0, 1 x K, 0...], split as the pixel records */
-  for (int32_t c = 0; c < d->Kp; c += 64) {
-    uint8_t plain[64] = {0}, shifted[64] = {0};
-    for (int32_t k = 0; k < 64 && c + k < d->Kp; k++) {
-      plain[k] = c + k < d->K;
-      shifted[k] = c + k >= 1 && c + k <= d->K;
-    }
-    const int32_t len = d->Kp - c >= 64 ? 64 : 32;
-    uint8_t tmp[64];
-    split_row(plain, tmp, len);
-    memcpy(ones + c, tmp, (size_t)len);
-    if (d->K & 1) {
-      split_row(shifted, tmp, len);
-      memcpy(ones + d->Kp + c, tmp, (size_t)len);
-    }
-  }
-  const uint32_t coef = (uint32_t)(128 - p->input_offset);
-  for (int32_t n0 = 0; n0 < d->N; n0 += NR) {
-    const int nj = d->N - n0 < NR ? d->N - n0 : NR;
-    size_t ws[NR];
-    int32_t xo[NR];
-    row_starts(d, n0, nj, ws, xo);
-    __m256i acc[MR][NR];
+    for (int j = 0; j < nv; j++) acc[r][j] = _mm512_setzero_si512();
+  const __m512i high = _mm512_set1_epi8((char)0xF0);
+  const size_t step = (size_t)d->N16 * 2; /* panel bytes per 4 taps */
+  const uint8_t *wp = panel + (size_t)n0 * 2;
+  const uint8_t *a = A;
+  for (int32_t k4 = 0; k4 < d->K4 / 4; k4++, wp += step, a += 4) {
+    __m512i w[4];
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; j++) acc[0][j] = _mm256_setzero_si256();
-    dot_block(ones, 0, d->Kp, w, d->wbytes, ws, xo, 1, acc);
-    int32_t s[8];
-    _mm256_storeu_si256((__m256i *)s, _mm256_srai_epi32(eq256_hsum8(acc[0][0], acc[0][1], acc[0][2], acc[0][3], acc[0][0],
-                                                                    acc[0][1], acc[0][2], acc[0][3]), 4));
-    for (int j = 0; j < nj; j++)
-      corr[n0 + j] = (int32_t)((bias ? (uint32_t)bias[n0 + j] : 0u) - coef * (uint32_t)s[j]);
+    for (int j = 0; j < nv; j++) {
+      const __m512i b = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wp + 32 * j)));
+      w[j] = _mm512_and_si512(_mm512_mask_slli_epi16(b, (__mmask32)0xFFFF, b, 4), high); /* low half << 4 */
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      const __m512i x = bcast32(a + (size_t)r * d->K4);
+#pragma GCC unroll 4
+      for (int j = 0; j < nv; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, w[j]);
+    }
   }
-}
-
-/* sums[c] + corr -> requantized int8 for channels [n0, n0 + count) of one pixel. */
-static EQ_AVX512 void finish_row(const int32_t *sums, const eq_conv_params *p, const eq_channel_quant *q,
-                                 const int32_t *corr, int32_t n0, int32_t count, int8_t *out) {
   const __m512i out_off = _mm512_set1_epi32(p->output_offset);
   const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
-  for (int32_t c = 0; c < count; c += 16) {
-    const int n = count - c < 16 ? count - c : 16;
-    const __mmask16 k = eq512_mask(n);
-    const eq512_quant qq = eq512_load_quant(q->multiplier + n0 + c, q->shift + n0 + c, n);
-    const __m512i s = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, sums + c), _mm512_maskz_loadu_epi32(k, corr + n0 + c));
-    eq512_finish_store(out + c, s, &qq, out_off, lo, hi, k);
+#pragma GCC unroll 4
+  for (int j = 0; j < nv; j++) {
+    const int32_t n = n0 + 16 * j;
+    const size_t i = ch0 + (size_t)n;
+    eq512_quant qq;
+    qq.mult = _mm512_loadu_si512(v->qm + i);
+    qq.left = _mm512_loadu_si512(v->ql + i);
+    qq.right = _mm512_loadu_si512(v->qr + i);
+    const __m512i c = _mm512_loadu_si512(v->corr + i);
+    const __mmask16 k = eq512_mask(d->per_group - n);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+      if (r < valid_rows)
+        eq512_finish_store(out + (size_t)r * d->N + n, _mm512_add_epi32(_mm512_srai_epi32(acc[r][j], 4), c), &qq,
+                           out_off, lo, hi, k);
   }
 }
 
-EQ_AVX512 void eq_conv2d_s4_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,
-                                       const int8_t *in, const eq_shape4 *fs, const uint8_t *filter,
-                                       const int32_t *bias, const eq_shape4 *os, int8_t *out, void *scratch) {
-  if (!supported(p)) {
-    eq_conv2d_s4(p, q, is, in, fs, filter, bias, os, out);
-    return;
+#define MK_NV(NV)                                                                                              \
+  static EQ_AVX512 void micro_kernel_##NV(const uint8_t *A, const uint8_t *panel, const conv_dims *d, int32_t n0, \
+                                          int32_t valid_rows, const packed_view *v, size_t ch0,                   \
+                                          const eq_conv_params *p, int8_t *out) {                                 \
+    micro_kernel(A, panel, d, n0, NV, valid_rows, v, ch0, p, out);                                               \
   }
-  const s4_dims d = get_dims(is, fs, os);
-  uint8_t *A = (uint8_t *)EQ_ALIGN64(scratch);
-  uint8_t *row = A + block_bytes(&d);
-  uint8_t *ones = row + row_bytes(&d);
-  int32_t *corr = (int32_t *)(ones + ones_bytes(&d));
-  int32_t *tile = corr + d.N;
-  const size_t ts = tile_stride(&d);
-  corrections(p, &d, filter, bias, ones, corr);
+MK_NV(1)
+MK_NV(2)
+MK_NV(3)
+MK_NV(4)
+
+/* Every block of output pixels and group: im2col, then the micro-kernels over the group's channels. */
+static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
+                       const int8_t *in, const conv_dims *dp, const packed_view *v, uint8_t *A, int8_t *out) {
+  const conv_dims d = *dp;
   for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
     const int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
     const int32_t padded = EQ_ROUND_UP(rows, MR);
     for (int32_t g = 0; g < d.groups; g++) {
-      im2col(p, is, fs, os, in, &d, m0, padded, g, A, row);
-      const int32_t g0 = g * d.per_group;
-      for (int32_t r0 = 0; r0 < padded; r0 += MR) {
-        for (int32_t c = 0; c < d.per_group; c += NR) {
-          const int nj = d.per_group - c < NR ? d.per_group - c : NR;
-          size_t ws[NR];
-          int32_t xo[NR];
-          row_starts(&d, g0 + c, nj, ws, xo);
-          __m256i s[2]; /* lanes: [pixel 0 | pixel 1], [pixel 2 | pixel 3], NR channels each */
-          micro(A + (size_t)r0 * d.rec, &d, filter, ws, xo, s);
-          for (int h = 0; h < 2; h++) {
-            _mm_storeu_si128((__m128i *)(tile + (2 * h) * ts + c), _mm256_castsi256_si128(s[h]));
-            _mm_storeu_si128((__m128i *)(tile + (2 * h + 1) * ts + c), _mm256_extracti128_si256(s[h], 1));
+      im2col(p, is, fs, os, in, &d, m0, padded, g, A);
+      const uint8_t *panel = v->pw + (size_t)g * panel_bytes(&d);
+      const size_t ch0 = (size_t)g * d.N16;
+      for (int32_t n0 = 0; n0 < d.N16; n0 += 64) {
+        const int nv = (d.N16 - n0) / 16;
+        for (int32_t r = 0; r < padded; r += MR) {
+          const uint8_t *a = A + (size_t)r * d.K4;
+          int8_t *o = out + (size_t)(m0 + r) * d.N + (size_t)g * d.per_group;
+          const int32_t valid = rows - r;
+          switch (nv) {
+            case 1: micro_kernel_1(a, panel, &d, n0, valid, v, ch0, p, o); break;
+            case 2: micro_kernel_2(a, panel, &d, n0, valid, v, ch0, p, o); break;
+            case 3: micro_kernel_3(a, panel, &d, n0, valid, v, ch0, p, o); break;
+            default: micro_kernel_4(a, panel, &d, n0, valid, v, ch0, p, o); break;
           }
         }
-        for (int r = 0; r < MR && r0 + r < rows; r++)
-          finish_row(tile + r * ts, p, q, corr, g0, d.per_group, out + (size_t)(m0 + r0 + r) * d.N + g0);
       }
     }
   }
 }
+
+size_t eq_conv2d_s4_avx512vnni_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
+                                            const eq_shape4 *os) {
+  if (!supported(p)) return 0;
+  const conv_dims d = get_dims(is, fs, os);
+  return packed_bytes(&d) + block_bytes(&d);
+}
+
+void eq_conv2d_s4_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,
+                             const int8_t *in, const eq_shape4 *fs, const uint8_t *filter, const int32_t *bias,
+                             const eq_shape4 *os, int8_t *out, void *scratch) {
+  if (!supported(p)) {
+    eq_conv2d_s4(p, q, is, in, fs, filter, bias, os, out);
+    return;
+  }
+  const conv_dims d = get_dims(is, fs, os);
+  packed_view v = view_of(scratch, &d);
+  pack_all(p, q, filter, bias, &d, &v);
+  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)(v.qr + (size_t)d.groups * d.N16), out);
+}
+
+/* ---- the same with the panel built once at prepare (filter: the packed INT4 bytes) ---- */
+
+static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
+  if (!supported(p)) return 0;
+  const conv_dims d = get_dims(is, fs, os);
+  return packed_bytes(&d);
+}
+
+static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
+                 const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
+  const conv_dims d = get_dims(is, fs, os);
+  packed_view v = view_of(packed, &d);
+  pack_all(p, q, (const uint8_t *)filter, bias, &d, &v);
+}
+
+static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
+                                  const eq_shape4 *os) {
+  (void)p;
+  const conv_dims d = get_dims(is, fs, os);
+  return 64 + block_bytes(&d);
+}
+
+static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
+                       const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
+  const conv_dims d = get_dims(is, fs, os);
+  packed_view v = view_of((void *)packed, &d);
+  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)EQ_ALIGN64(scratch), out);
+}
+
+const eq_conv_pack eq_conv2d_s4_avx512vnni_pack = {pack_size, pack, packed_scratch_size, run_packed};
