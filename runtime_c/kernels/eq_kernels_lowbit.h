@@ -148,12 +148,23 @@ void eq_fully_connected_hybrid(float act_min, float act_max, int32_t batches, in
 __attribute__((weak)) void eq_fully_connected_s4_avx2(const eq_fc_params *p, const eq_channel_quant *q, int32_t batches, int32_t in_depth,
                                 int32_t out_depth, const int8_t *in, const uint8_t *weights, const int32_t *bias,
                                 int8_t *out);
-/* AVX2 twin of eq_conv2d_hybrid (kernels/x86/conv2d_hybrid.c), weak for the same reason. */
+/* AVX2 twin of eq_depthwise_conv2d_f32 (kernels/x86/depthwise_conv2d_f32.c), weak for the same reason. */
+__attribute__((weak)) void eq_depthwise_conv2d_f32_avx2(const eq_conv_fparams *p, const eq_shape4 *in_shape,
+                                                        const float *in, const eq_shape4 *filter_shape,
+                                                        const float *filter, const float *bias,
+                                                        const eq_shape4 *out_shape, float *out);
+/* AVX2 twins of the row quantizers (kernels/x86/hybrid_quantize.c), weak for the same reason. */
+__attribute__((weak)) void eq_quantize_row_symmetric_avx2(const float *x, int32_t n, int8_t *q, float *scale);
+__attribute__((weak)) void eq_quantize_row_asymmetric_avx2(const float *x, int32_t n, int8_t *q, float *scale,
+                                                           int32_t *zero_point);
+/* AVX2 twin of eq_conv2d_hybrid (kernels/x86/conv2d_hybrid.c), weak for the same reason; scratch of
+ * eq_conv2d_hybrid_avx2_scratch_size bytes (NULL, or INT4 filters: the reference runs). */
+__attribute__((weak)) size_t eq_conv2d_hybrid_avx2_scratch_size(const eq_shape4 *filter_shape);
 __attribute__((weak)) void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in_shape,
                                                  const int8_t *qin, const float *in_scale, const int32_t *in_zp,
                                                  const eq_shape4 *filter_shape, const void *filter, int filter_int4,
                                                  const float *w_scale, const float *bias, const eq_shape4 *out_shape,
-                                                 float *out);
+                                                 float *out, void *scratch);
 /* x86 twins of eq_conv2d_s4 / eq_depthwise_conv2d_s4 (kernels/x86/conv2d_s4.c, conv2d_s4_vnni.c,
  * depthwise_conv2d_s4.c, depthwise_conv2d_s4_vnni.c), weak for the same reason: same bytes, reading the nibbles in place (no
  * prepare step, nothing persistent). The conv ones take scratch of the size their _scratch_size gives

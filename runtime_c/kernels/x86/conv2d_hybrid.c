@@ -1,61 +1,131 @@
-/* Hybrid CONV_2D (int8 weights, run-time quantized int8 input, float output) for AVX2: the reference
- * kernel's loops with each tap's channel dot product done 16 channels a vpmaddwd (input minus its zero
- * point and weights widened to int16). The integer sums are exact, so the float steps after them, which
- * are the reference's own, give the same bytes. INT4 filters and depths below 16 take the reference. */
-#include "x86_common.h"
+/* Hybrid CONV_2D (int8 weights, run-time quantized int8 input, float output) for AVX2, any filter depth:
+ * each output pixel's receptive field is gathered once into an int16 patch of x - zp (0 where the
+ * reference skips padding taps, so they add nothing), then every output channel is a dot product of that
+ * patch with its filter row, 4 channels x 2 pixels a block (dot_s16x8.h: exact sums; here they are the
+ * reference's int32 ones, which cannot overflow: 255 * 128 * EQ_MAX_TAPS < 2^31). The float steps after
+ * them are the reference's, 8 channels a vector in its operation order (no fused multiply-add), so the
+ * bytes are the reference kernel's. Packed INT4 filters, or no scratch, run the reference. */
+#include "dot_s16x8.h"
 #include "eq_kernels_lowbit.h"
 
-static float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+#define PIXELS 2
+#define ROWS 4
+
+static int32_t patch_len(const eq_shape4 *fs) { return EQ_ROUND_UP(fs->h * fs->w * fs->c, 16); }
+
+/* Rows of channel sums are written ROWS channels a store, the last ones past the channels: slack. */
+static int32_t sum_stride(int32_t out_c) { return EQ_ROUND_UP(out_c, ROWS) + ROWS; }
+
+/* Scratch: PIXELS int16 patches, PIXELS rows of int64 channel sums, each filter row's last partial 16
+ * weights zero-padded. */
+size_t eq_conv2d_hybrid_avx2_scratch_size(const eq_shape4 *filter_shape) {
+  return (size_t)PIXELS * (size_t)patch_len(filter_shape) * sizeof(int16_t) +
+         (size_t)PIXELS * (size_t)sum_stride(filter_shape->n) * sizeof(int64_t) + (size_t)filter_shape->n * 16u + 64u;
+}
+
+/* The receptive field of output pixel `pix` (flattened over batch, rows, columns) for group g, less zp. */
+static EQ_AVX2 void gather(const eq_conv_fparams *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
+                           const eq_shape4 *os, int64_t pix, int32_t g, int32_t zp, int16_t *dst) {
+  const int32_t ox = (int32_t)(pix % os->w), oy = (int32_t)(pix / os->w % os->h);
+  const int32_t b = (int32_t)(pix / ((int64_t)os->w * os->h));
+  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w, fc = fs->c;
+  const int32_t c16 = fc / 16 * 16;
+  const __m256i zv = _mm256_set1_epi16((int16_t)zp);
+  int16_t *d = dst;
+  for (int32_t fy = 0; fy < fs->h; ++fy) {
+    const int32_t y = y0 + p->dilation_h * fy;
+    for (int32_t fx = 0; fx < fs->w; ++fx, d += fc) {
+      const int32_t x = x0 + p->dilation_w * fx;
+      if (y < 0 || y >= is->h || x < 0 || x >= is->w) {
+        for (int32_t i = 0; i < fc; ++i) d[i] = 0;
+        continue;
+      }
+      const int8_t *s = in + (((int64_t)b * is->h + y) * is->w + x) * is->c + (int64_t)g * fc;
+      for (int32_t i = 0; i < c16; i += 16)
+        _mm256_storeu_si256((__m256i *)(d + i),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), zv));
+      for (int32_t i = c16; i < fc; ++i) d[i] = (int16_t)(s[i] - zp);
+    }
+  }
+  for (int16_t *end = dst + patch_len(fs); d < end; ++d) *d = 0;
+}
+
+/* out[c] = clamp((float)acc[c] * w_scale[c] * scale + bias[c]) (w_scale NULL: (float)acc[c] * scale),
+ * each step rounded as the reference rounds it. */
+static EQ_AVX2 void finish(const int64_t *acc, const float *w_scale, float scale, const float *bias, int32_t n,
+                           float act_min, float act_max, float *out) {
+  const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256 s = _mm256_set1_ps(scale), lo = _mm256_set1_ps(act_min), hi = _mm256_set1_ps(act_max);
+  int32_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    const __m256i a0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(acc + c)), low_halves);
+    const __m256i a1 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(acc + c + 4)), low_halves);
+    __m256 v = _mm256_cvtepi32_ps(_mm256_permute2x128_si256(a0, a1, 0x20));
+    if (w_scale) v = _mm256_mul_ps(v, _mm256_loadu_ps(w_scale + c));
+    v = _mm256_mul_ps(v, s);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
+    /* x < lo ? lo : (x > hi ? hi : x), NaN kept: max/min return their second operand when unordered */
+    v = _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    _mm256_storeu_ps(out + c, v);
+  }
+  for (; c < n; ++c) {
+    float v = w_scale ? (float)(int32_t)acc[c] * w_scale[c] * scale : (float)(int32_t)acc[c] * scale;
+    if (bias) v += bias[c];
+    out[c] = v < act_min ? act_min : (v > act_max ? act_max : v);
+  }
+}
 
 EQ_AVX2 void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in_shape, const int8_t *qin,
                                    const float *in_scale, const int32_t *in_zp, const eq_shape4 *filter_shape,
                                    const void *filter, int filter_int4, const float *w_scale, const float *bias,
-                                   const eq_shape4 *out_shape, float *out) {
-  const int32_t in_h = in_shape->h, in_w = in_shape->w, in_c = in_shape->c;
-  const int32_t kh = filter_shape->h, kw = filter_shape->w, f_c = filter_shape->c;
-  if (filter_int4 || f_c < 16) {
+                                   const eq_shape4 *out_shape, float *out, void *scratch) {
+  if (filter_int4 || !scratch) {
     eq_conv2d_hybrid(p, in_shape, qin, in_scale, in_zp, filter_shape, filter, filter_int4, w_scale, bias, out_shape,
                      out);
     return;
   }
-  const int32_t out_h = out_shape->h, out_w = out_shape->w, out_c = out_shape->c;
-  const int32_t per_group = out_c / (in_c / f_c), c16 = f_c / 16 * 16;
+  const int32_t K = filter_shape->h * filter_shape->w * filter_shape->c, Kp = patch_len(filter_shape);
+  const int32_t out_c = out_shape->c, groups = in_shape->c / filter_shape->c, per_group = out_c / groups;
+  const int64_t per_batch = (int64_t)out_shape->h * out_shape->w, pixels = (int64_t)out_shape->n * per_batch;
+  int16_t *patch = EQ_ALIGN64(scratch);
+  const int32_t stride = sum_stride(out_c);
+  int64_t *sums = (int64_t *)(patch + (size_t)PIXELS * Kp);
   const int8_t *f8 = filter;
-  for (int32_t b = 0; b < in_shape->n; ++b) {
-    const int32_t zp = in_zp[b];
-    const __m256i zv = _mm256_set1_epi16((int16_t)zp);
-    for (int32_t oy = 0; oy < out_h; ++oy)
-      for (int32_t ox = 0; ox < out_w; ++ox) {
-        const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-        float *o = out + (((int64_t)b * out_h + oy) * out_w + ox) * out_c;
-        for (int32_t oc = 0; oc < out_c; ++oc) {
-          const int32_t g = oc / per_group;
-          __m256i vacc = _mm256_setzero_si256();
-          int32_t acc = 0;
-          for (int32_t fy = 0; fy < kh; ++fy) {
-            const int32_t y = y0 + p->dilation_h * fy;
-            if (y < 0 || y >= in_h) continue;
-            for (int32_t fx = 0; fx < kw; ++fx) {
-              const int32_t x = x0 + p->dilation_w * fx;
-              if (x < 0 || x >= in_w) continue;
-              const int8_t *ip = qin + (((int64_t)b * in_h + y) * in_w + x) * in_c + (int64_t)g * f_c;
-              const int8_t *fp = f8 + (((int64_t)oc * kh + fy) * kw + fx) * f_c;
-              for (int32_t ic = 0; ic < c16; ic += 16) {
-                const __m256i xv = _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(ip + ic))), zv);
-                const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(fp + ic)));
-                vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(xv, wv));
-              }
-              for (int32_t ic = c16; ic < f_c; ++ic) acc += fp[ic] * (ip[ic] - zp);
-            }
-          }
-          __m128i s = _mm_add_epi32(_mm256_castsi256_si128(vacc), _mm256_extracti128_si256(vacc, 1));
-          s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-          s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-          acc += _mm_cvtsi128_si32(s);
-          float v = w_scale ? (float)acc * w_scale[oc] * in_scale[b] : (float)acc * in_scale[b];
-          if (bias) v += bias[oc];
-          o[oc] = clampf(v, p->act_min, p->act_max);
+  int8_t *tails = (int8_t *)(sums + (size_t)PIXELS * stride);
+  const int32_t tail = K % 16;
+  if (tail) {
+    for (int32_t oc = 0; oc < out_c; ++oc) {
+      memset(tails + (size_t)oc * 16, 0, 16);
+      memcpy(tails + (size_t)oc * 16, f8 + (int64_t)oc * K + (K - tail), (size_t)tail);
+    }
+  }
+  eq_dot_src src = {{patch, patch + Kp}, 0, 1, 0};
+  int np;
+  for (int64_t pix = 0; pix < pixels; pix += np) {
+    /* both pixels of a block in one batch row (each row has its own zero point and scale) */
+    const int32_t b = (int32_t)(pix / per_batch);
+    const int64_t row_end = (b + 1) * per_batch;
+    np = row_end - pix < PIXELS ? (int)(row_end - pix) : PIXELS;
+    src.x[1] = np > 1 ? patch + Kp : patch;
+    for (int32_t g = 0; g < groups; ++g) {
+      for (int j = 0; j < np; ++j)
+        gather(p, in_shape, qin, filter_shape, out_shape, pix + j, g, in_zp[b], patch + (size_t)j * Kp);
+      const int32_t end = (g + 1) * per_group;
+      for (int32_t oc0 = g * per_group; oc0 < end; oc0 += ROWS) {
+        const int nr = end - oc0 < ROWS ? end - oc0 : ROWS;
+        const int8_t *rows[ROWS], *row_tails[ROWS];
+        for (int r = 0; r < ROWS; ++r) {
+          const int32_t oc = oc0 + (r < nr ? r : nr - 1);
+          rows[r] = f8 + (int64_t)oc * K;
+          row_tails[r] = tails + (size_t)oc * 16;
         }
+        /* ROWS channels of each pixel's row; those past the group's are junk that the next group
+         * overwrites, or that lands in the row's slack */
+        eq_dot8(&src, PIXELS, rows, row_tails, ROWS, K, sums + oc0, sums + stride + oc0);
       }
+    }
+    for (int j = 0; j < np; ++j)
+      finish(sums + (size_t)j * stride, w_scale, in_scale[b], bias, out_c, p->act_min, p->act_max,
+             out + (pix + j) * out_c);
   }
 }

@@ -59,8 +59,12 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
   const float *b = bias ? bias->data : NULL;
   if (!d->w_scale) {
-    eq_depthwise_conv2d_f32(&d->p, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, b, &d->out,
-                            n->out[0]->data);
+    void (*f32)(const eq_conv_fparams *, const eq_shape4 *, const float *, const eq_shape4 *, const float *,
+                const float *, const eq_shape4 *, float *) = eq_depthwise_conv2d_f32;
+#if defined(__x86_64__) || defined(__i386__)
+    if (eq_depthwise_conv2d_f32_avx2 && eq_host_simd()) f32 = eq_depthwise_conv2d_f32_avx2; /* same bytes */
+#endif
+    f32(&d->p, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, b, &d->out, n->out[0]->data);
     return EQ_OK;
   }
   const eq_hybrid_rows r = eq_hybrid_quantize(eq_scratch(ctx, n->scratch[0]), n->in[0]->data, d->in.n,

@@ -71,6 +71,8 @@ typedef struct {
   int32_t *zp;
 } eq_hybrid_rows;
 
+static inline int eq_host_simd(void);
+
 /* Quantizes every batch row of `in` into the scratch; filter_scale > 0 folds a per-tensor filter
  * scale into each row's scale (in float, as LiteRT does), 0 leaves it out (per-channel filters). */
 static inline eq_hybrid_rows eq_hybrid_quantize(void *scratch, const float *in, int32_t batches, int32_t row,
@@ -79,12 +81,20 @@ static inline eq_hybrid_rows eq_hybrid_quantize(void *scratch, const float *in, 
   r.q = scratch;
   r.scale = (float *)((uint8_t *)scratch + (((size_t)batches * (size_t)row + 3u) & ~(size_t)3u));
   r.zp = (int32_t *)(r.scale + batches);
+  void (*sym)(const float *, int32_t, int8_t *, float *) = eq_quantize_row_symmetric;
+  void (*asym)(const float *, int32_t, int8_t *, float *, int32_t *) = eq_quantize_row_asymmetric;
+#if defined(__x86_64__) || defined(__i386__)
+  if (eq_quantize_row_asymmetric_avx2 && eq_host_simd()) { /* the AVX2 twins: same bytes */
+    sym = eq_quantize_row_symmetric_avx2;
+    asym = eq_quantize_row_asymmetric_avx2;
+  }
+#endif
   for (int32_t b = 0; b < batches; ++b) {
     const int64_t off = (int64_t)b * row;
     if (asymmetric) {
-      eq_quantize_row_asymmetric(in + off, row, r.q + off, &r.scale[b], &r.zp[b]);
+      asym(in + off, row, r.q + off, &r.scale[b], &r.zp[b]);
     } else {
-      eq_quantize_row_symmetric(in + off, row, r.q + off, &r.scale[b]);
+      sym(in + off, row, r.q + off, &r.scale[b]);
       r.zp[b] = 0;
     }
     if (filter_scale > 0.0f) r.scale[b] *= filter_scale;
