@@ -124,31 +124,55 @@ static eq_status prepare_s16_simd(eq_ctx *ctx, eq_node *n, const conv_data *d) {
 }
 
 /* INT4 weights with int8 activations on an x86 host with a SIMD variant chosen: the AVX2 or AVX-512
- * VNNI twin, which reads the nibbles in place; NULL elsewhere (the reference kernel runs). */
+ * VNNI twin, which repacks the nibbles at prepare into its panel order (still 4 bits a weight) and
+ * decodes them in registers; NULL elsewhere (the reference kernel runs). */
+#if defined(__x86_64__) || defined(__i386__)
+/* The twins' prepare-time packing (kernels/x86/conv2d_s4.c, conv2d_s4_vnni.c; `filter` there is the
+ * packed INT4 bytes): weak, as the kernels in eq_kernels_lowbit.h, since the reference-only host build
+ * links no x86 kernels. */
+extern const eq_conv_pack eq_conv2d_s4_avx2_pack __attribute__((weak));
+extern const eq_conv_pack eq_conv2d_s4_avx512vnni_pack __attribute__((weak));
+#endif
+
 typedef struct {
   size_t (*scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
   void (*run)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *, const eq_shape4 *,
               const uint8_t *, const int32_t *, const eq_shape4 *, int8_t *, void *);
+  const eq_conv_pack *pack;
 } conv_s4_twin;
 
 static conv_s4_twin s4_twin(void) {
-  conv_s4_twin t = {NULL, NULL};
+  conv_s4_twin t = {NULL, NULL, NULL};
 #if defined(__x86_64__) || defined(__i386__)
   if (eq_conv2d_s4_avx2 && eq_host_simd()) {
     const char *isa = eq_kernels()->isa; /* "avx512vnni" or "avx2" */
     const int vnni = isa[0] == 'a' && isa[1] == 'v' && isa[2] == 'x' && isa[3] == '5' && eq_conv2d_s4_avx512vnni;
     t.scratch_size = vnni ? eq_conv2d_s4_avx512vnni_scratch_size : eq_conv2d_s4_avx2_scratch_size;
     t.run = vnni ? eq_conv2d_s4_avx512vnni : eq_conv2d_s4_avx2;
+    t.pack = vnni ? &eq_conv2d_s4_avx512vnni_pack : &eq_conv2d_s4_avx2_pack;
   }
 #endif
   return t;
 }
 
-/* The twin's im2col scratch (nothing persistent: no copy of the weights). A shape the twin hands to the
- * reference needs none, and without a twin the reference kernel runs, scratch-free. */
-static eq_status prepare_s4(eq_ctx *ctx, eq_node *n, const conv_data *d) {
+/* Constant weights and bias: the twin's panel (the packed size plus padding and 16 bytes a channel) in
+ * persistent memory, built once, and its im2col scratch. Otherwise the twin repacks into scratch at
+ * every call. A shape the twin hands to the reference needs neither, and without a twin the reference
+ * kernel runs, scratch-free. */
+static eq_status prepare_s4(eq_ctx *ctx, eq_node *n, conv_data *d) {
   const conv_s4_twin t = s4_twin();
-  const size_t bytes = t.run ? t.scratch_size(&d->p, &d->in, &d->filter, &d->out) : 0;
+  if (!t.run) return EQ_OK;
+  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL;
+  const size_t packed =
+      t.pack && w->is_const && (!bias || bias->is_const) ? t.pack->packed_size(&d->p, &d->in, &d->filter, &d->out) : 0;
+  if (packed) {
+    void *buf = eq_alloc_persistent(ctx, packed);
+    EQ_ENSURE(buf, EQ_ERR_ARENA_TOO_SMALL);
+    t.pack->pack(&d->p, &d->q, &d->in, &d->filter, w->data, bias ? bias->data : NULL, &d->out, buf);
+    d->packed = buf;
+    return eq_request_scratch(ctx, t.pack->scratch_size(&d->p, &d->in, &d->filter, &d->out), &n->scratch[0]);
+  }
+  const size_t bytes = t.scratch_size(&d->p, &d->in, &d->filter, &d->out);
   return bytes ? eq_request_scratch(ctx, bytes, &n->scratch[0]) : EQ_OK;
 }
 
@@ -227,7 +251,10 @@ static eq_status eval(eq_ctx *ctx, eq_node *n) {
   }
   const int8_t *w8 = n->in[1]->data;
   if (EQ_WITH_INT4 && n->in[1]->type == EQ_INT4) {
-    if (n->scratch[0] >= 0) /* prepare_s4 chose an x86 twin */
+    if (d->packed) /* prepare_s4 built the twin's panel */
+      s4_twin().pack->run(&d->p, &d->in, n->in[0]->data, &d->filter, d->packed, &d->out, n->out[0]->data,
+                          eq_scratch(ctx, n->scratch[0]));
+    else if (n->scratch[0] >= 0) /* prepare_s4 chose an x86 twin, repacking at every call */
       s4_twin().run(&d->p, &d->q, &d->in, n->in[0]->data, &d->filter, n->in[1]->data, bias ? bias->data : NULL,
                     &d->out, n->out[0]->data, eq_scratch(ctx, n->scratch[0]));
     else
