@@ -1,5 +1,5 @@
 """The AVX2 twins of the hybrid (dynamic-range) path and of float DEPTHWISE_CONV_2D give the reference
-kernels' bytes: hybrid CONV_2D (any filter depth, groups, strides, dilations, paddings, batches, per-tensor
+kernels' bytes: hybrid CONV_2D (both of its paths, packed weights and dot products; any filter depth, groups, strides, dilations, paddings, batches, per-tensor
 and per-channel float steps, the largest int32 sums), the run-time row quantizers (lengths across the
 32-value steps and their tails, tie-heavy rows, all-zero rows, inf and NaN), and float depthwise (channel
 counts across the 32 / 8 blocks and the masked tail). The kernels are called directly from a small library
@@ -32,9 +32,11 @@ typedef struct {
 void eq_conv2d_hybrid(const eq_conv_fparams *, const eq_shape4 *, const int8_t *, const float *, const int32_t *,
                       const eq_shape4 *, const void *, int, const float *, const float *, const eq_shape4 *, float *);
 size_t eq_conv2d_hybrid_avx2_scratch_size(const eq_shape4 *);
+size_t eq_conv2d_hybrid_avx2_packed_size(const eq_shape4 *, const eq_shape4 *);
+void eq_conv2d_hybrid_avx2_pack(const eq_shape4 *, const int8_t *, void *);
 void eq_conv2d_hybrid_avx2(const eq_conv_fparams *, const eq_shape4 *, const int8_t *, const float *,
                            const int32_t *, const eq_shape4 *, const void *, int, const float *, const float *,
-                           const eq_shape4 *, float *, void *);
+                           const eq_shape4 *, float *, const void *, void *);
 void eq_quantize_row_symmetric(const float *, int32_t, int8_t *, float *);
 void eq_quantize_row_asymmetric(const float *, int32_t, int8_t *, float *, int32_t *);
 void eq_quantize_row_symmetric_avx2(const float *, int32_t, int8_t *, float *);
@@ -76,18 +78,26 @@ def conv_hybrid(shim, g, per_channel: bool, extreme: bool = False):
     p = ffi.new("eq_conv_fparams *", dict(g["params"], depth_multiplier=1, act_min=lo, act_max=hi))
     s_in, s_f = ffi.new("eq_shape4 *", x.shape), ffi.new("eq_shape4 *", w.shape)
     s_out = ffi.new("eq_shape4 *", (g["n"], g["oh"], g["ow"], cout))
+    packed_size = lib.eq_conv2d_hybrid_avx2_packed_size(s_in, s_f)
+    assert (packed_size > 0) == (g["groups"] == 1)
+    packed = None
+    if packed_size:
+        packed = scratch_for(packed_size)
+        lib.eq_conv2d_hybrid_avx2_pack(s_f, buf(ffi, "int8_t[]", w), buf(ffi, "uint8_t[]", packed))
     outs = []
-    for simd in (False, True):
+    for path in ("ref", "dot", "packed"):
         y = np.zeros((g["n"], g["oh"], g["ow"], cout), np.float32)
         args = (p, s_in, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", in_scale), buf(ffi, "int32_t[]", in_zp), s_f,
                 buf(ffi, "int8_t[]", w), 0, buf(ffi, "float[]", w_scale), buf(ffi, "float[]", bias), s_out,
                 buf(ffi, "float[]", y))
-        if simd:
-            lib.eq_conv2d_hybrid_avx2(*args, buf(ffi, "uint8_t[]", scratch_for(lib.eq_conv2d_hybrid_avx2_scratch_size(s_f))))
-        else:
+        if path == "ref":
             lib.eq_conv2d_hybrid(*args)
+        else:
+            lib.eq_conv2d_hybrid_avx2(*args, buf(ffi, "uint8_t[]", packed) if path == "packed" else ffi.NULL,
+                                      buf(ffi, "uint8_t[]", scratch_for(lib.eq_conv2d_hybrid_avx2_scratch_size(s_f))))
         outs.append(y)
     assert outs[1].tobytes() == outs[0].tobytes(), g
+    assert outs[2].tobytes() == outs[0].tobytes(), g
     return outs[0]
 
 

@@ -158,13 +158,19 @@ __attribute__((weak)) void eq_quantize_row_symmetric_avx2(const float *x, int32_
 __attribute__((weak)) void eq_quantize_row_asymmetric_avx2(const float *x, int32_t n, int8_t *q, float *scale,
                                                            int32_t *zero_point);
 /* AVX2 twin of eq_conv2d_hybrid (kernels/x86/conv2d_hybrid.c), weak for the same reason; scratch of
- * eq_conv2d_hybrid_avx2_scratch_size bytes (NULL, or INT4 filters: the reference runs). */
+ * eq_conv2d_hybrid_avx2_scratch_size bytes (NULL, or INT4 filters: the reference runs). packed: NULL, or
+ * the int8 filter interleaved by eq_conv2d_hybrid_avx2_pack into eq_conv2d_hybrid_avx2_packed_size bytes
+ * (0: the shape has no packed form), e.g. once at prepare for a constant filter. */
 __attribute__((weak)) size_t eq_conv2d_hybrid_avx2_scratch_size(const eq_shape4 *filter_shape);
+__attribute__((weak)) size_t eq_conv2d_hybrid_avx2_packed_size(const eq_shape4 *in_shape,
+                                                               const eq_shape4 *filter_shape);
+__attribute__((weak)) void eq_conv2d_hybrid_avx2_pack(const eq_shape4 *filter_shape, const int8_t *filter,
+                                                      void *packed);
 __attribute__((weak)) void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in_shape,
                                                  const int8_t *qin, const float *in_scale, const int32_t *in_zp,
                                                  const eq_shape4 *filter_shape, const void *filter, int filter_int4,
                                                  const float *w_scale, const float *bias, const eq_shape4 *out_shape,
-                                                 float *out, void *scratch);
+                                                 float *out, const void *packed, void *scratch);
 /* x86 twins of eq_conv2d_s4 / eq_depthwise_conv2d_s4 (kernels/x86/conv2d_s4.c, conv2d_s4_vnni.c,
  * depthwise_conv2d_s4.c, depthwise_conv2d_s4_vnni.c), weak for the same reason: same bytes, reading the nibbles in place (no
  * prepare step, nothing persistent). The conv ones take scratch of the size their _scratch_size gives

@@ -20,6 +20,7 @@ typedef struct {
   int32_t hybrid, per_channel; /* per-channel hybrid: asymmetric input rows, w_scale per channel */
   float w_scale1;              /* per-tensor hybrid filter scale */
   const float *w_scale;
+  const void *wpack; /* hybrid on an x86 SIMD host: the constant filter in the AVX2 twin's order, or NULL */
 } conv_f_data;
 
 /* Shapes, strides, dilations and padding, checked. */
@@ -64,6 +65,7 @@ static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   d->hybrid = w->type != EQ_FLOAT32;
   d->per_channel = 0;
   d->w_scale = NULL;
+  d->wpack = NULL;
   if (d->hybrid) {
     st = eq_hybrid_weights_ok(w, d->out.c);
     if (st != EQ_OK) return st;
@@ -79,10 +81,19 @@ static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
     st = eq_request_scratch(ctx, eq_hybrid_scratch_bytes(d->in.n, d->in.h * d->in.w * d->in.c), &n->scratch[0]);
     if (st != EQ_OK) return st;
 #if defined(__x86_64__) || defined(__i386__)
-    /* int8 weights on an x86 host with a SIMD variant chosen: the AVX2 twin's patch scratch (host only) */
-    if (eq_conv2d_hybrid_avx2 && w->type == EQ_INT8 && eq_host_simd() &&
-        (st = eq_request_scratch(ctx, eq_conv2d_hybrid_avx2_scratch_size(&d->filter), &n->scratch[1])) != EQ_OK)
-      return st;
+    /* int8 weights on an x86 host with a SIMD variant chosen: the AVX2 twin's patch scratch and, for a
+     * constant filter, its interleaved copy (host only) */
+    if (eq_conv2d_hybrid_avx2 && w->type == EQ_INT8 && eq_host_simd()) {
+      st = eq_request_scratch(ctx, eq_conv2d_hybrid_avx2_scratch_size(&d->filter), &n->scratch[1]);
+      if (st != EQ_OK) return st;
+      const size_t packed = w->is_const ? eq_conv2d_hybrid_avx2_packed_size(&d->in, &d->filter) : 0;
+      if (packed) {
+        void *buf = eq_alloc_persistent(ctx, packed);
+        EQ_ENSURE(buf, EQ_ERR_ARENA_TOO_SMALL);
+        eq_conv2d_hybrid_avx2_pack(&d->filter, w->data, buf);
+        d->wpack = buf;
+      }
+    }
 #endif
   }
   n->data = d;
@@ -103,7 +114,7 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
 #if defined(__x86_64__) || defined(__i386__)
   if (n->scratch[1] >= 0) { /* prepare_float chose the AVX2 twin */
     eq_conv2d_hybrid_avx2(&d->p, &d->in, r.q, r.scale, r.zp, &d->filter, n->in[1]->data, 0, d->w_scale, b, &d->out,
-                          n->out[0]->data, eq_scratch(ctx, n->scratch[1]));
+                          n->out[0]->data, d->wpack, eq_scratch(ctx, n->scratch[1]));
     return EQ_OK;
   }
 #endif
