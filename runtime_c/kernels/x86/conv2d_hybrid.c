@@ -50,31 +50,56 @@ void eq_conv2d_hybrid_avx2_pack(const eq_shape4 *filter_shape, const int8_t *fil
       }
 }
 
-/* The receptive field of output pixel `pix` (flattened over batch, rows, columns) for group g, less zp. */
+/* n int8 values less zp as int16, 16 a step, then 8, the rest one by one (no read past s + n). */
+EQ_INLINE EQ_AVX2 void widen(const int8_t *s, int32_t n, int32_t zp, __m256i zv, int16_t *d) {
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256((__m256i *)(d + i),
+                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), zv));
+  if (i + 8 <= n) {
+    _mm_storeu_si128((__m128i *)(d + i), _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(s + i))),
+                                                      _mm256_castsi256_si128(zv)));
+    i += 8;
+  }
+  for (; i < n; ++i) d[i] = (int16_t)(s[i] - zp);
+}
+
+/* The receptive field of output pixel `pix` (flattened over batch, rows, columns) for group g, less zp.
+ * With one group and no column dilation, a filter row's taps inside the input are one run of bytes. */
 static EQ_AVX2 void gather(const eq_conv_fparams *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
                            const eq_shape4 *os, int64_t pix, int32_t g, int32_t zp, int16_t *dst) {
   const int32_t ox = (int32_t)(pix % os->w), oy = (int32_t)(pix / os->w % os->h);
   const int32_t b = (int32_t)(pix / ((int64_t)os->w * os->h));
-  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w, fc = fs->c;
-  const int32_t c16 = fc / 16 * 16;
+  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w, fc = fs->c, kw = fs->w;
+  const int run = is->c == fc && p->dilation_w == 1;
   const __m256i zv = _mm256_set1_epi16((int16_t)zp);
   int16_t *d = dst;
-  for (int32_t fy = 0; fy < fs->h; ++fy) {
+  for (int32_t fy = 0; fy < fs->h; ++fy, d += kw * fc) {
     const int32_t y = y0 + p->dilation_h * fy;
-    for (int32_t fx = 0; fx < fs->w; ++fx, d += fc) {
-      const int32_t x = x0 + p->dilation_w * fx;
-      if (y < 0 || y >= is->h || x < 0 || x >= is->w) {
-        for (int32_t i = 0; i < fc; ++i) d[i] = 0;
+    if (y < 0 || y >= is->h) {
+      memset(d, 0, (size_t)(kw * fc) * sizeof *d);
+      continue;
+    }
+    const int8_t *row = in + (((int64_t)b * is->h + y) * is->w) * is->c + (int64_t)g * fc;
+    if (run) {
+      const int32_t lo = x0 < 0 ? -x0 : 0, hi = is->w - x0 < kw ? is->w - x0 : kw;
+      if (lo >= hi) {
+        memset(d, 0, (size_t)(kw * fc) * sizeof *d);
         continue;
       }
-      const int8_t *s = in + (((int64_t)b * is->h + y) * is->w + x) * is->c + (int64_t)g * fc;
-      for (int32_t i = 0; i < c16; i += 16)
-        _mm256_storeu_si256((__m256i *)(d + i),
-                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), zv));
-      for (int32_t i = c16; i < fc; ++i) d[i] = (int16_t)(s[i] - zp);
+      if (lo) memset(d, 0, (size_t)(lo * fc) * sizeof *d);
+      widen(row + (int64_t)(x0 + lo) * fc, (hi - lo) * fc, zp, zv, d + lo * fc);
+      if (hi < kw) memset(d + hi * fc, 0, (size_t)((kw - hi) * fc) * sizeof *d);
+      continue;
+    }
+    for (int32_t fx = 0; fx < kw; ++fx) {
+      const int32_t x = x0 + p->dilation_w * fx;
+      if (x < 0 || x >= is->w) memset(d + fx * fc, 0, (size_t)fc * sizeof *d);
+      else widen(row + (int64_t)x * is->c, fc, zp, zv, d + fx * fc);
     }
   }
-  for (int16_t *end = dst + patch_len(fs); d < end; ++d) *d = 0;
+  const int32_t rest = patch_len(fs) - (int32_t)(d - dst);
+  if (rest) memset(d, 0, (size_t)rest * sizeof *d);
 }
 
 /* The float steps of 8 channels' int32 sums from c0 (n of them valid, n <= 8), stored to out + c0. */
