@@ -18,7 +18,7 @@
 #include "x86_common.h"
 #include "eq_kernels_lowbit.h"
 
-#define MR 6              /* output pixels per micro-kernel call */
+#define MR 6              /* output pixels per micro-kernel call (12 for up to 32 channels) */
 #define BLOCK_BYTES 16384 /* im2col block kept within L1 */
 
 typedef struct {
@@ -168,11 +168,11 @@ EQ_INLINE EQ_AVX512 __m512i bcast32(const uint8_t *p) {
 /* MR rows of A times nv * 16 channels [n0, ...) of a group's panel, requantized into out (the group's
  * first channel of the block's first pixel). */
 EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const uint8_t *panel, const conv_dims *d, int32_t n0, int nv,
-                                      int32_t valid_rows, const packed_view *v, size_t ch0, const eq_conv_params *p,
-                                      int8_t *out) {
-  __m512i acc[MR][4];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; r++)
+                                      int mr, int32_t valid_rows, const packed_view *v, size_t ch0,
+                                      const eq_conv_params *p, int8_t *out) {
+  __m512i acc[2 * MR][4];
+#pragma GCC unroll 12
+  for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
     for (int j = 0; j < nv; j++) acc[r][j] = _mm512_setzero_si512();
   const __m512i high = _mm512_set1_epi8((char)0xF0);
@@ -186,8 +186,8 @@ EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const uint8_t *panel, co
       const __m512i b = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wp + 32 * j)));
       w[j] = _mm512_and_si512(_mm512_mask_slli_epi16(b, (__mmask32)0xFFFF, b, 4), high); /* low half << 4 */
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 12
+    for (int r = 0; r < mr; r++) {
       const __m512i x = bcast32(a + (size_t)r * d->K4);
 #pragma GCC unroll 4
       for (int j = 0; j < nv; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, w[j]);
@@ -205,24 +205,28 @@ EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const uint8_t *panel, co
     qq.right = _mm512_loadu_si512(v->qr + i);
     const __m512i c = _mm512_loadu_si512(v->corr + i);
     const __mmask16 k = eq512_mask(d->per_group - n);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 12
+    for (int r = 0; r < mr; r++)
       if (r < valid_rows)
         eq512_finish_store(out + (size_t)r * d->N + n, _mm512_add_epi32(_mm512_srai_epi32(acc[r][j], 4), c), &qq,
                            out_off, lo, hi, k);
   }
 }
 
-#define MK_NV(NV)                                                                                              \
-  static EQ_AVX512 void micro_kernel_##NV(const uint8_t *A, const uint8_t *panel, const conv_dims *d, int32_t n0, \
-                                          int32_t valid_rows, const packed_view *v, size_t ch0,                   \
-                                          const eq_conv_params *p, int8_t *out) {                                 \
-    micro_kernel(A, panel, d, n0, NV, valid_rows, v, ch0, p, out);                                               \
+#define MK_NV(NV, ROWS)                                                                                   \
+  static EQ_AVX512 void micro_kernel_##NV##_##ROWS(const uint8_t *A, const uint8_t *panel, const conv_dims *d,  \
+                                                   int32_t n0, int32_t valid_rows, const packed_view *v,         \
+                                                   size_t ch0, const eq_conv_params *p, int8_t *out) {           \
+    micro_kernel(A, panel, d, n0, NV, ROWS, valid_rows, v, ch0, p, out);                                         \
   }
-MK_NV(1)
-MK_NV(2)
-MK_NV(3)
-MK_NV(4)
+/* Up to 32 channels, 12 rows a call (24 accumulators of 32 registers) decode each weight vector for
+ * twice the pixels. */
+MK_NV(1, 12)
+MK_NV(2, 12)
+MK_NV(1, 6)
+MK_NV(2, 6)
+MK_NV(3, 6)
+MK_NV(4, 6)
 
 /* Every block of output pixels and group: im2col, then the micro-kernels over the group's channels. */
 static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
@@ -237,16 +241,24 @@ static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_sh
       const size_t ch0 = (size_t)g * d.N16;
       for (int32_t n0 = 0; n0 < d.N16; n0 += 64) {
         const int nv = (d.N16 - n0) / 16;
-        for (int32_t r = 0; r < padded; r += MR) {
+        for (int32_t r = 0; r < padded;) {
           const uint8_t *a = A + (size_t)r * d.K4;
           int8_t *o = out + (size_t)(m0 + r) * d.N + (size_t)g * d.per_group;
           const int32_t valid = rows - r;
+          const int twelve = nv <= 2 && padded - r >= 2 * MR;
           switch (nv) {
-            case 1: micro_kernel_1(a, panel, &d, n0, valid, v, ch0, p, o); break;
-            case 2: micro_kernel_2(a, panel, &d, n0, valid, v, ch0, p, o); break;
-            case 3: micro_kernel_3(a, panel, &d, n0, valid, v, ch0, p, o); break;
-            default: micro_kernel_4(a, panel, &d, n0, valid, v, ch0, p, o); break;
+            case 1:
+              if (twelve) micro_kernel_1_12(a, panel, &d, n0, valid, v, ch0, p, o);
+              else micro_kernel_1_6(a, panel, &d, n0, valid, v, ch0, p, o);
+              break;
+            case 2:
+              if (twelve) micro_kernel_2_12(a, panel, &d, n0, valid, v, ch0, p, o);
+              else micro_kernel_2_6(a, panel, &d, n0, valid, v, ch0, p, o);
+              break;
+            case 3: micro_kernel_3_6(a, panel, &d, n0, valid, v, ch0, p, o); break;
+            default: micro_kernel_4_6(a, panel, &d, n0, valid, v, ch0, p, o); break;
           }
+          r += twelve ? 2 * MR : MR;
         }
       }
     }
