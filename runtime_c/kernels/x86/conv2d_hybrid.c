@@ -13,20 +13,14 @@
 #include "dot_s16x8.h"
 #include "eq_kernels_lowbit.h"
 
-#define PIXELS 2 /* dot path: pixels x ROWS channels a block */
-#define ROWS 4
-#define TILE 4 /* packed path: pixels a tile */
+#define TILE 4 /* packed path: pixels a tile (the dot path: EQ_DOT_PIXELS) */
 
-static int32_t patch_len(const eq_shape4 *fs) { return EQ_ROUND_UP(fs->h * fs->w * fs->c, 16); }
-
-/* Rows of channel sums are written ROWS channels a store, the last ones past the channels: slack. */
-static int32_t sum_stride(int32_t out_c) { return EQ_ROUND_UP(out_c, ROWS) + ROWS; }
-
-/* Scratch: TILE int16 patches, and for the dot path PIXELS rows of int64 channel sums and each filter
- * row's last partial 16 weights zero-padded. */
+/* Scratch: TILE int16 patches, and for the dot path EQ_DOT_PIXELS rows of int64 channel sums and each
+ * filter row's last partial 16 weights zero-padded. */
 size_t eq_conv2d_hybrid_avx2_scratch_size(const eq_shape4 *filter_shape) {
-  return (size_t)TILE * (size_t)patch_len(filter_shape) * sizeof(int16_t) +
-         (size_t)PIXELS * (size_t)sum_stride(filter_shape->n) * sizeof(int64_t) + (size_t)filter_shape->n * 16u + 64u;
+  return (size_t)TILE * (size_t)eq_dot_patch_len(filter_shape) * sizeof(int16_t) +
+         (size_t)EQ_DOT_PIXELS * (size_t)eq_dot_sum_stride(filter_shape->n) * sizeof(int64_t) +
+         (size_t)filter_shape->n * 16u + 64u;
 }
 
 /* Packed weights: for each block of 8 output channels and tap pair j, 8 (w[c][2j], w[c][2j+1]) int16
@@ -98,7 +92,7 @@ static EQ_AVX2 void gather(const eq_conv_fparams *p, const eq_shape4 *is, const 
       else widen(row + (int64_t)x * is->c, fc, zp, zv, d + fx * fc);
     }
   }
-  const int32_t rest = patch_len(fs) - (int32_t)(d - dst);
+  const int32_t rest = eq_dot_patch_len(fs) - (int32_t)(d - dst);
   if (rest) memset(d, 0, (size_t)rest * sizeof *d);
 }
 
@@ -186,7 +180,7 @@ EQ_AVX2 void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in
                      out);
     return;
   }
-  const int32_t K = filter_shape->h * filter_shape->w * filter_shape->c, Kp = patch_len(filter_shape);
+  const int32_t K = filter_shape->h * filter_shape->w * filter_shape->c, Kp = eq_dot_patch_len(filter_shape);
   const int32_t out_c = out_shape->c, groups = in_shape->c / filter_shape->c, per_group = out_c / groups;
   const int64_t per_batch = (int64_t)out_shape->h * out_shape->w, pixels = (int64_t)out_shape->n * per_batch;
   int16_t *patch = EQ_ALIGN64(scratch);
@@ -214,41 +208,23 @@ EQ_AVX2 void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const eq_shape4 *in
     }
     return;
   }
-  const int32_t stride = sum_stride(out_c);
-  int64_t *sums = (int64_t *)(patch + (size_t)PIXELS * Kp);
+  const int32_t stride = eq_dot_sum_stride(out_c);
+  int64_t *sums = (int64_t *)(patch + (size_t)EQ_DOT_PIXELS * Kp);
   const int8_t *f8 = filter;
-  int8_t *tails = (int8_t *)(sums + (size_t)PIXELS * stride);
-  const int32_t tail = K % 16;
-  if (tail) {
-    for (int32_t oc = 0; oc < out_c; ++oc) {
-      memset(tails + (size_t)oc * 16, 0, 16);
-      memcpy(tails + (size_t)oc * 16, f8 + (int64_t)oc * K + (K - tail), (size_t)tail);
-    }
-  }
+  int8_t *tails = (int8_t *)(sums + (size_t)EQ_DOT_PIXELS * stride);
+  eq_dot_pad_tails(f8, out_c, K, tails);
   eq_dot_src src = {{patch, patch + Kp}, 0, 1, 0};
   int np;
   for (int64_t pix = 0; pix < pixels; pix += np) {
     /* both pixels of a block in one batch row (each row has its own zero point and scale) */
     const int32_t b = (int32_t)(pix / per_batch);
     const int64_t row_end = (b + 1) * per_batch;
-    np = row_end - pix < PIXELS ? (int)(row_end - pix) : PIXELS;
+    np = row_end - pix < EQ_DOT_PIXELS ? (int)(row_end - pix) : EQ_DOT_PIXELS;
     src.x[1] = np > 1 ? patch + Kp : patch;
     for (int32_t g = 0; g < groups; ++g) {
       for (int j = 0; j < np; ++j)
         gather(p, in_shape, qin, filter_shape, out_shape, pix + j, g, in_zp[b], patch + (size_t)j * Kp);
-      const int32_t end = (g + 1) * per_group;
-      for (int32_t oc0 = g * per_group; oc0 < end; oc0 += ROWS) {
-        const int nr = end - oc0 < ROWS ? end - oc0 : ROWS;
-        const int8_t *rows[ROWS], *row_tails[ROWS];
-        for (int r = 0; r < ROWS; ++r) {
-          const int32_t oc = oc0 + (r < nr ? r : nr - 1);
-          rows[r] = f8 + (int64_t)oc * K;
-          row_tails[r] = tails + (size_t)oc * 16;
-        }
-        /* ROWS channels of each pixel's row; those past the group's are junk that the next group
-         * overwrites, or that lands in the row's slack */
-        eq_dot8(&src, PIXELS, rows, row_tails, ROWS, K, sums + oc0, sums + stride + oc0);
-      }
+      eq_dot_channels(&src, f8, tails, K, g * per_group, (g + 1) * per_group, sums, stride);
     }
     for (int j = 0; j < np; ++j)
       finish(sums + (size_t)j * stride, w_scale, in_scale[b], bias, out_c, p->act_min, p->act_max,

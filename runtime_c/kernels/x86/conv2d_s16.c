@@ -9,20 +9,12 @@
 #include "eq_kernels_lowbit.h"
 #include "ref/fixedpoint.h"
 
-#define PIXELS 2
-#define ROWS 4
-
-static int32_t patch_len(const eq_shape4 *fs) { return EQ_ROUND_UP(fs->h * fs->w * fs->c, 16); }
-
-/* Rows of channel sums are written ROWS channels a store, the last ones past the channels: slack. */
-static int32_t sum_stride(int32_t out_c) { return EQ_ROUND_UP(out_c, ROWS) + ROWS; }
-
-/* Scratch: PIXELS patches, PIXELS rows of int64 channel sums, the requantization constants, each filter
- * row's last partial 16 weights zero-padded. */
+/* Scratch: EQ_DOT_PIXELS patches, as many rows of int64 channel sums, the requantization constants, each
+ * filter row's last partial 16 weights zero-padded. */
 size_t eq_conv2d_s16_avx2_scratch_size(const eq_shape4 *filter_shape) {
-  return (size_t)PIXELS * (size_t)patch_len(filter_shape) * sizeof(int16_t) +
-         (size_t)PIXELS * (size_t)sum_stride(filter_shape->n) * sizeof(int64_t) + eq_rq48_bytes(filter_shape->n) +
-         (size_t)filter_shape->n * 16u + 64u;
+  return (size_t)EQ_DOT_PIXELS * (size_t)eq_dot_patch_len(filter_shape) * sizeof(int16_t) +
+         (size_t)EQ_DOT_PIXELS * (size_t)eq_dot_sum_stride(filter_shape->n) * sizeof(int64_t) +
+         eq_rq48_bytes(filter_shape->n) + (size_t)filter_shape->n * 16u + 64u;
 }
 
 /* The receptive field of output pixel `pix` (flattened over batch, rows, columns) for group g. */
@@ -46,7 +38,7 @@ static void gather(const eq_conv_params *p, const eq_shape4 *is, const int16_t *
       }
     }
   }
-  memset(d, 0, (size_t)(patch_len(fs) - (d - dst)) * sizeof *d);
+  memset(d, 0, (size_t)(eq_dot_patch_len(fs) - (d - dst)) * sizeof *d);
 }
 
 /* The int32-accumulator form: the sums wrap to int32 (as the reference's accumulator), + int32 bias,
@@ -81,41 +73,23 @@ EQ_AVX2 void eq_conv2d_s16_avx2(const eq_conv_params *p, const eq_channel_quant 
     eq_conv2d_s16(p, q, in_shape, in, filter_shape, filter, filter_int4, bias, acc32, out_shape, out);
     return;
   }
-  const int32_t K = filter_shape->h * filter_shape->w * filter_shape->c, Kp = patch_len(filter_shape);
+  const int32_t K = filter_shape->h * filter_shape->w * filter_shape->c, Kp = eq_dot_patch_len(filter_shape);
   const int32_t out_c = out_shape->c, groups = in_shape->c / filter_shape->c, per_group = out_c / groups;
   const int64_t pixels = (int64_t)out_shape->n * out_shape->h * out_shape->w;
   int16_t *patch = EQ_ALIGN64(scratch);
-  const int32_t stride = sum_stride(out_c);
-  int64_t *sums = (int64_t *)(patch + (size_t)PIXELS * Kp);
-  const eq_rq48 rq = eq_rq48_setup(q, acc32 ? NULL : bias, out_c, sums + (size_t)PIXELS * stride);
+  const int32_t stride = eq_dot_sum_stride(out_c);
+  int64_t *sums = (int64_t *)(patch + (size_t)EQ_DOT_PIXELS * Kp);
+  const eq_rq48 rq = eq_rq48_setup(q, acc32 ? NULL : bias, out_c, sums + (size_t)EQ_DOT_PIXELS * stride);
   const int8_t *f8 = filter;
-  int8_t *tails = (int8_t *)(sums + (size_t)PIXELS * stride) + eq_rq48_bytes(out_c);
-  const int32_t tail = K % 16;
-  if (tail) {
-    for (int32_t oc = 0; oc < out_c; ++oc) {
-      memset(tails + (size_t)oc * 16, 0, 16);
-      memcpy(tails + (size_t)oc * 16, f8 + (int64_t)oc * K + (K - tail), (size_t)tail);
-    }
-  }
+  int8_t *tails = (int8_t *)(sums + (size_t)EQ_DOT_PIXELS * stride) + eq_rq48_bytes(out_c);
+  eq_dot_pad_tails(f8, out_c, K, tails);
   eq_dot_src src = {{patch, patch + Kp}, 0, 1, 0};
-  for (int64_t pix = 0; pix < pixels; pix += PIXELS) {
-    const int np = pixels - pix < PIXELS ? (int)(pixels - pix) : PIXELS;
+  for (int64_t pix = 0; pix < pixels; pix += EQ_DOT_PIXELS) {
+    const int np = pixels - pix < EQ_DOT_PIXELS ? (int)(pixels - pix) : EQ_DOT_PIXELS;
     src.x[1] = np > 1 ? patch + Kp : patch;
     for (int32_t g = 0; g < groups; ++g) {
       for (int j = 0; j < np; ++j) gather(p, in_shape, in, filter_shape, out_shape, pix + j, g, patch + (size_t)j * Kp);
-      const int32_t end = (g + 1) * per_group;
-      for (int32_t oc0 = g * per_group; oc0 < end; oc0 += ROWS) {
-        const int nr = end - oc0 < ROWS ? end - oc0 : ROWS;
-        const int8_t *rows[ROWS], *row_tails[ROWS];
-        for (int r = 0; r < ROWS; ++r) {
-          const int32_t oc = oc0 + (r < nr ? r : nr - 1);
-          rows[r] = f8 + (int64_t)oc * K;
-          row_tails[r] = tails + (size_t)oc * 16;
-        }
-        /* ROWS channels of each pixel's row; those past the group's are junk that the next group
-         * overwrites, or that lands in the row's slack */
-        eq_dot8(&src, PIXELS, rows, row_tails, ROWS, K, sums + oc0, sums + stride + oc0);
-      }
+      eq_dot_channels(&src, f8, tails, K, g * per_group, (g + 1) * per_group, sums, stride);
     }
     for (int j = 0; j < np; ++j) {
       int16_t *o = out + (pix + j) * out_c;

@@ -109,6 +109,46 @@ EQ_INLINE EQ_AVX2 void eq_dot8(const eq_dot_src *s, int P, const int8_t *const *
   _mm256_storeu_si256((__m256i *)hi, tot_hi);
 }
 
+/* ---- Conv as dot products (conv2d_s16.c, conv2d_hybrid.c): each output pixel's receptive field is
+ * gathered into a patch zero-padded to a multiple of 16 elements, then every output channel is a dot product
+ * of it with the channel's filter row, EQ_DOT_ROWS channels x EQ_DOT_PIXELS pixels a block. */
+#define EQ_DOT_PIXELS 2
+#define EQ_DOT_ROWS 4
+
+static inline int32_t eq_dot_patch_len(const eq_shape4 *fs) { return EQ_ROUND_UP(fs->h * fs->w * fs->c, 16); }
+
+/* Rows of channel sums are written EQ_DOT_ROWS channels a store, the last ones past the channels: slack. */
+static inline int32_t eq_dot_sum_stride(int32_t out_c) { return EQ_ROUND_UP(out_c, EQ_DOT_ROWS) + EQ_DOT_ROWS; }
+
+/* eq_dot8's wtail for n filter rows of K weights: each row's last K % 16 weights zero-padded to 16 bytes
+ * (nothing to do when K is a multiple of 16). */
+static inline void eq_dot_pad_tails(const int8_t *w, int32_t n, int32_t K, int8_t *tails) {
+  const int32_t tail = K % 16;
+  if (!tail) return;
+  for (int32_t r = 0; r < n; ++r) {
+    memset(tails + (size_t)r * 16, 0, 16);
+    memcpy(tails + (size_t)r * 16, w + (int64_t)r * K + (K - tail), (size_t)tail);
+  }
+}
+
+/* The sums of output channels [begin, end) for src's EQ_DOT_PIXELS patches (src->x[1] == src->x[0] when
+ * there is one pixel): pixel j's at sums + j * stride + channel. w: [channels][K] filter rows, tails:
+ * eq_dot_pad_tails's. A block's channels past end are junk that a later call overwrites, or that lands
+ * in the row's slack. */
+EQ_INLINE EQ_AVX2 void eq_dot_channels(const eq_dot_src *src, const int8_t *w, const int8_t *tails, int32_t K,
+                                       int32_t begin, int32_t end, int64_t *sums, int32_t stride) {
+  for (int32_t oc0 = begin; oc0 < end; oc0 += EQ_DOT_ROWS) {
+    const int nr = end - oc0 < EQ_DOT_ROWS ? end - oc0 : EQ_DOT_ROWS;
+    const int8_t *rows[EQ_DOT_ROWS], *row_tails[EQ_DOT_ROWS];
+    for (int r = 0; r < EQ_DOT_ROWS; ++r) {
+      const int32_t oc = oc0 + (r < nr ? r : nr - 1);
+      rows[r] = w + (int64_t)oc * K;
+      row_tails[r] = tails + (size_t)oc * 16;
+    }
+    eq_dot8(src, EQ_DOT_PIXELS, rows, row_tails, EQ_DOT_ROWS, K, sums + oc0, sums + stride + oc0);
+  }
+}
+
 /* ---- The 16x8 conv / depthwise requantization (eq_mul_by_quantized_mul_64 with the int64 bias and the
  * activation clamp) on 4 int64 lanes, bit for bit: x = acc + bias clamped to the 48 bits, times the
  * multiplier rounded to 16 bits (x split at bit 16 so both products are 32 x 32 -> 64 bit), plus the
