@@ -172,9 +172,15 @@ __attribute__((weak)) void eq_conv2d_hybrid_avx2(const eq_conv_fparams *p, const
                                                  const float *w_scale, const float *bias, const eq_shape4 *out_shape,
                                                  float *out, const void *packed, void *scratch);
 /* x86 twins of eq_conv2d_s4 / eq_depthwise_conv2d_s4 (kernels/x86/conv2d_s4.c, conv2d_s4_vnni.c,
- * depthwise_conv2d_s4.c, depthwise_conv2d_s4_vnni.c), weak for the same reason: same bytes, reading the nibbles in place (no
- * prepare step, nothing persistent). The conv ones take scratch of the size their _scratch_size gives
- * (an im2col block; 0 when they hand the shape to the reference kernel). */
+ * depthwise_conv2d_s4.c, depthwise_conv2d_s4_vnni.c), weak for the same reason: same bytes. Depthwise
+ * reads the nibbles in place. Conv repacks them into its panel order, still 4 bits a weight: once at
+ * prepare through the eq_conv_pack interfaces below (`filter` there is the packed INT4 bytes), or into
+ * scratch on every call through the plain entry points, whose scratch is the size their _scratch_size
+ * gives (0 when they hand the shape to the reference kernel). */
+#if defined(__x86_64__) || defined(__i386__)
+extern const eq_conv_pack eq_conv2d_s4_avx2_pack __attribute__((weak));
+extern const eq_conv_pack eq_conv2d_s4_avx512vnni_pack __attribute__((weak));
+#endif
 __attribute__((weak)) size_t eq_conv2d_s4_avx2_scratch_size(const eq_conv_params *p, const eq_shape4 *in_shape,
                                                             const eq_shape4 *filter_shape, const eq_shape4 *out_shape);
 __attribute__((weak)) void eq_conv2d_s4_avx2(const eq_conv_params *p, const eq_channel_quant *q,

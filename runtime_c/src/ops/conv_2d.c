@@ -137,14 +137,6 @@ static eq_status prepare_s16_simd(eq_ctx *ctx, eq_node *n, const conv_data *d) {
 /* INT4 weights with int8 activations on an x86 host with a SIMD variant chosen: the AVX2 or AVX-512
  * VNNI twin, which repacks the nibbles at prepare into its panel order (still 4 bits a weight) and
  * decodes them in registers; NULL elsewhere (the reference kernel runs). */
-#if defined(__x86_64__) || defined(__i386__)
-/* The twins' prepare-time packing (kernels/x86/conv2d_s4.c, conv2d_s4_vnni.c; `filter` there is the
- * packed INT4 bytes): weak, as the kernels in eq_kernels_lowbit.h, since the reference-only host build
- * links no x86 kernels. */
-extern const eq_conv_pack eq_conv2d_s4_avx2_pack __attribute__((weak));
-extern const eq_conv_pack eq_conv2d_s4_avx512vnni_pack __attribute__((weak));
-#endif
-
 typedef struct {
   size_t (*scratch_size)(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
   void (*run)(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *, const eq_shape4 *,
