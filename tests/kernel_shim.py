@@ -1,16 +1,20 @@
 """A cffi view of the kernels of runtime_c (conv / depthwise / fully connected, their prepare-time weight
 packing, and the elementwise table), every variant side by side, for the SIMD-vs-reference tests and
 tools/bench_kernels.py. Builds one shared library from the kernel sources (every reference kernel, x86
-variants, dispatch) with gcc, cached by the sources' content."""
+variants, dispatch) with gcc, cached by the sources' content; the tests of other kernel families build
+their own small libraries the same way (x86_library), and share the case helpers at the end."""
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import subprocess
 from pathlib import Path
 
 import cffi
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ROOT / "runtime_c" / "kernels"
@@ -84,7 +88,8 @@ def layer_call(kernels: "Kernels", isa: str, case):
         return kernels.fully_connected_call(isa, params, x, w, bias, mult, shift)
     return kernels.conv_call(isa, kind == "dw", params, x, w, bias, mult, shift, out_shape)
 
-CDEF = """
+# The parameter structs of kernels/eq_kernels.h and eq_kernels_lowbit.h, for every library's cdef.
+TYPES_CDEF = """
 typedef struct { int32_t n, h, w, c; } eq_shape4;
 typedef struct {
   int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
@@ -92,6 +97,13 @@ typedef struct {
 } eq_conv_params;
 typedef struct { const int32_t *multiplier; const int32_t *shift; } eq_channel_quant;
 typedef struct { int32_t input_offset, filter_offset, output_offset, act_min, act_max; } eq_fc_params;
+typedef struct {
+  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
+  float act_min, act_max;
+} eq_conv_fparams;
+"""
+
+CDEF = TYPES_CDEF + """
 typedef void conv_fn(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *,
                      const eq_shape4 *, const int8_t *, const int32_t *, const eq_shape4 *, int8_t *, void *);
 typedef size_t scratch_fn(const eq_conv_params *, const eq_shape4 *, const eq_shape4 *, const eq_shape4 *);
@@ -176,25 +188,64 @@ def missing_sources(ref_dir: Path | None = None) -> list[str]:
     return [str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in sources(ref_dir) if not p.exists()]
 
 
+def compile_library(srcs: list[Path], cflags: tuple[str, ...] = ("-O2",), out: Path | None = None) -> Path:
+    """One shared library from kernel sources (gcc, warnings as errors): at `out`, or cached under
+    runtime_c/build/kernel_shim by the content of the sources, every kernel header and the flags."""
+    if out is None:
+        h = hashlib.sha256(" ".join(cflags).encode())
+        for p in [*srcs, *sorted(KERNELS.glob("*.h")), *sorted(KERNELS.glob("*/*.h"))]:
+            h.update(str(p.name).encode())
+            h.update(p.read_bytes())
+        BUILD.mkdir(parents=True, exist_ok=True)
+        out = BUILD / f"libeqkernels_{h.hexdigest()[:16]}.so"
+        if out.exists():
+            return out
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # parallel test workers may build the same one
+    cmd = ["gcc", "-std=c99", "-shared", "-fPIC", *cflags, "-Wall", "-Wextra", "-Werror",
+           "-I", str(KERNELS), "-I", str(KERNELS / "ref"), "-o", str(tmp), *map(str, srcs), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"building the kernel shim failed:\n{' '.join(cmd)}\n{r.stderr}")
+    tmp.replace(out)
+    return out
+
+
+def load_library(srcs: list[Path], cdef: str, out: Path | None = None):
+    """(ffi, lib) of compile_library(srcs) declared by cdef."""
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    return ffi, ffi.dlopen(str(compile_library(srcs, out=out)))
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+
+
+def cpu_runs(isa: str) -> bool:
+    """Whether this CPU has what the variant's kernels use ("avx2", "avx512vnni")."""
+    need = {"avx2": {"avx2"}, "avx512vnni": {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}}[isa]
+    return need <= cpu_flags()
+
+
+def x86_library(srcs: list[str], cdef: str, isa: str = "avx2"):
+    """(ffi, lib) of kernel sources named under runtime_c/kernels, declared by TYPES_CDEF + cdef; a pytest skip
+    (with the reason) off x86 or where this CPU lacks the variant."""
+    if os.uname().machine not in ("x86_64", "i686"):
+        pytest.skip("x86 kernels")
+    if not cpu_runs(isa):
+        pytest.skip(f"this CPU lacks {isa}: its kernels are not exercised here")
+    return load_library([KERNELS / s for s in srcs], TYPES_CDEF + cdef)
+
+
 class Kernels:
     """The compiled kernels. `table(isa)` is the cdata table of a variant, None when this CPU lacks it."""
 
     def __init__(self, ref_dir: Path | None = None, cflags: tuple[str, ...] = ("-O2",)):
-        srcs = sources(ref_dir)
-        headers = sorted(KERNELS.glob("*.h")) + sorted(KERNELS.glob("*/*.h"))
-        h = hashlib.sha256(" ".join(cflags).encode())
-        for p in srcs + headers:
-            h.update(p.read_bytes())
-        BUILD.mkdir(parents=True, exist_ok=True)
-        lib = BUILD / f"libeqkernels_{h.hexdigest()[:16]}.so"
-        if not lib.exists():
-            tmp = lib.with_suffix(".tmp")
-            cmd = ["gcc", "-std=c99", "-shared", "-fPIC", *cflags, "-Wall", "-Wextra", "-Werror",
-                   "-I", str(KERNELS), "-I", str(KERNELS / "ref"), "-o", str(tmp), *map(str, srcs), "-lm"]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise RuntimeError(f"building the kernel shim failed:\n{' '.join(cmd)}\n{r.stderr}")
-            tmp.rename(lib)
+        lib = compile_library(sources(ref_dir), cflags)
         self.ffi = cffi.FFI()
         self.ffi.cdef(CDEF)
         self.lib = self.ffi.dlopen(str(lib))
@@ -285,3 +336,38 @@ def isa(request, kernels) -> str:
     if kernels.table(request.param) is None:
         pytest.skip(f"this CPU lacks {request.param}: {request.param} kernels not exercised here")
     return request.param
+
+
+# ---- case helpers shared by the int8 / INT4 SIMD-vs-reference tests (test_simd.py, test_simd_int4.py) ----
+
+def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
+    return (size + 2 * pad - ((k - 1) * dilation + 1)) // stride + 1
+
+
+def quant(rng: np.random.Generator, channels: int, fan_in: int, per_channel: bool, weight: float = 70,
+          spread: float = 3):
+    """Multipliers and shifts that put typical accumulators (fan_in products of int8 inputs and weights of
+    typical size `weight`) in the int8 range, scales spread over 2^+-spread, now and then an extreme shift:
+    the rounding and the clamps are both exercised."""
+    n = channels if per_channel else 1
+    scale = 60.0 / (math.sqrt(fan_in) * 128 * weight) * 2.0 ** rng.uniform(-spread, spread, n)
+    m, e = np.frexp(scale)
+    mult = np.minimum(np.round(m * 2**31), 2**31 - 1).astype(np.int64)
+    shift = e.astype(np.int64)
+    if rng.random() < 0.1:
+        shift[rng.integers(n)] = rng.choice([-31, -20, 1, 5])
+    if not per_channel:
+        mult, shift = np.repeat(mult, channels), np.repeat(shift, channels)
+    return mult.astype(np.int32), shift.astype(np.int32)
+
+
+def draw_window(draw, max_size: int) -> dict:
+    """Inside a composite strategy: a filter window (1-5 taps each way), strides, dilations, an input at
+    least one window big (up to max_size) and paddings up to the window's span."""
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h = draw(st.integers((kh - 1) * dh + 1, max_size))
+    w = draw(st.integers((kw - 1) * dw + 1, max_size))
+    pad_h, pad_w = draw(st.integers(0, (kh - 1) * dh)), draw(st.integers(0, (kw - 1) * dw))
+    return dict(kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw, h=h, w=w, pad_h=pad_h, pad_w=pad_w)

@@ -4,7 +4,6 @@ per-channel multipliers and activation ranges (Hypothesis, derandomized), plus t
 MLPerf Tiny models. A variant this CPU lacks is skipped with the reason."""
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -16,25 +15,10 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kernel_shim  # noqa: E402
-from kernel_shim import SIMD, isa, kernels  # noqa: E402,F401  (SIMD variants; pytest fixtures)
+from kernel_shim import SIMD, draw_window, isa, kernels, out_size, quant  # noqa: E402,F401  (isa, kernels: fixtures)
 
 FAST = settings(derandomize=True, deadline=None, max_examples=150,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def quant(rng: np.random.Generator, channels: int, fan_in: int, per_channel: bool):
-    """Multipliers and shifts that put typical accumulators in the int8 range, with a spread of scales
-    (and now and then an extreme shift) so the rounding and the clamps are both exercised."""
-    n = channels if per_channel else 1
-    scale = 60.0 / (math.sqrt(fan_in) * 128 * 70) * 2.0 ** rng.uniform(-3, 3, n)
-    m, e = np.frexp(scale)
-    mult = np.minimum(np.round(m * 2**31), 2**31 - 1).astype(np.int64)
-    shift = e.astype(np.int64)
-    if rng.random() < 0.1:
-        shift[rng.integers(n)] = rng.choice([-31, -20, 1, 5])
-    if not per_channel:
-        mult, shift = np.repeat(mult, channels), np.repeat(shift, channels)
-    return mult.astype(np.int32), shift.astype(np.int32)
 
 
 def act_range(rng: np.random.Generator, out_zp: int) -> tuple[int, int]:
@@ -45,10 +29,6 @@ def act_range(rng: np.random.Generator, out_zp: int) -> tuple[int, int]:
         return max(out_zp, -128), 127  # RELU
     lo, hi = sorted(rng.integers(-128, 128, 2))
     return int(lo), int(hi)
-
-
-def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
-    return (size + 2 * pad - ((k - 1) * dilation + 1)) // stride + 1
 
 
 def conv_case(seed: int, n, h, w, cin, cout, kh, kw, sh, sw, dh, dw, pad_h, pad_w, depthwise, dm):
@@ -77,17 +57,11 @@ def check_conv(kernels, isa, depthwise, case):
 
 @st.composite
 def conv_shapes(draw, depthwise: bool):
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    h = draw(st.integers((kh - 1) * dh + 1, 14))
-    w = draw(st.integers((kw - 1) * dw + 1, 14))
-    pad_h, pad_w = draw(st.integers(0, (kh - 1) * dh)), draw(st.integers(0, (kw - 1) * dw))
+    window = draw_window(draw, 14)
     cin = draw(st.integers(1, 40 if depthwise else 70))
     cout = draw(st.integers(1, 80))
     dm = draw(st.sampled_from([1, 1, 1, 2, 3])) if depthwise else 1
-    return dict(n=draw(st.integers(1, 2)), h=h, w=w, cin=cin, cout=cout, kh=kh, kw=kw, sh=sh, sw=sw, dh=dh,
-                dw=dw, pad_h=pad_h, pad_w=pad_w, depthwise=depthwise, dm=dm)
+    return dict(window, n=draw(st.integers(1, 2)), cin=cin, cout=cout, depthwise=depthwise, dm=dm)
 
 
 @FAST

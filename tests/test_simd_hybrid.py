@@ -6,29 +6,19 @@ counts across the 32 / 8 blocks and the masked tail). The kernels are called dir
 built from their sources (gcc)."""
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
-import cffi
+import kernel_shim
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_simd_lowbit import buf, conv_geometry, float_act, hybrid_row_params, scratch_for
+from test_simd_lowbit import buf, conv_geometry, float_act, hybrid_row_params, scratch_for, twins
 
-KERNELS = Path(__file__).resolve().parent.parent / "runtime_c" / "kernels"
 SOURCES = ["ref/hybrid_quantize.c", "ref/conv2d_f32.c", "ref/depthwise_conv2d_f32.c", "x86/conv2d_hybrid.c",
            "x86/hybrid_quantize.c", "x86/depthwise_conv2d_f32.c"]
 CASES = settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 CDEF = """
-typedef struct { int32_t n, h, w, c; } eq_shape4;
-typedef struct {
-  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
-  float act_min, act_max;
-} eq_conv_fparams;
 void eq_conv2d_hybrid(const eq_conv_fparams *, const eq_shape4 *, const int8_t *, const float *, const int32_t *,
                       const eq_shape4 *, const void *, int, const float *, const float *, const eq_shape4 *, float *);
 size_t eq_conv2d_hybrid_avx2_scratch_size(const eq_shape4 *);
@@ -49,17 +39,8 @@ void eq_depthwise_conv2d_f32_avx2(const eq_conv_fparams *, const eq_shape4 *, co
 
 
 @pytest.fixture(scope="module")
-def shim(tmp_path_factory):
-    if os.uname().machine not in ("x86_64", "i686"):
-        pytest.skip("x86 kernels")
-    if "avx2" not in Path("/proc/cpuinfo").read_text():
-        pytest.skip("this CPU lacks AVX2")
-    lib = tmp_path_factory.mktemp("hybridshim") / "libhybrid.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
-                    "-o", str(lib), *(str(KERNELS / s) for s in SOURCES)], check=True)
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    return ffi, ffi.dlopen(str(lib))
+def shim():
+    return kernel_shim.x86_library(SOURCES, CDEF)
 
 
 # ------------------------------------------------------------------------------------------ hybrid CONV_2D
@@ -165,7 +146,7 @@ def test_quantize_rows_avx2_equals_ref(shim, n, kind, asymmetric, seed):
 @CASES
 @given(conv_geometry(True, max_c=80))
 def test_depthwise_f32_avx2_equals_ref(shim, g):
-    ffi, lib = shim
+    ffi = shim[0]
     rng = np.random.default_rng(g["seed"])
     c, cout = g["c"], g["c"] * g["mult"]
     x = rng.normal(0, 1, (g["n"], g["h"], g["w"], c)).astype(np.float32)
@@ -175,10 +156,5 @@ def test_depthwise_f32_avx2_equals_ref(shim, g):
     p = ffi.new("eq_conv_fparams *", dict(g["params"], depth_multiplier=g["mult"], act_min=lo, act_max=hi))
     s_in, s_f = ffi.new("eq_shape4 *", x.shape), ffi.new("eq_shape4 *", w.shape)
     s_out = ffi.new("eq_shape4 *", (g["n"], g["oh"], g["ow"], cout))
-    outs = []
-    for fn in (lib.eq_depthwise_conv2d_f32, lib.eq_depthwise_conv2d_f32_avx2):
-        y = np.zeros((g["n"], g["oh"], g["ow"], cout), np.float32)
-        fn(p, s_in, buf(ffi, "float[]", x), s_f, buf(ffi, "float[]", w), buf(ffi, "float[]", bias), s_out,
-           buf(ffi, "float[]", y))
-        outs.append(y)
-    assert outs[1].tobytes() == outs[0].tobytes(), g
+    args = (p, s_in, buf(ffi, "float[]", x), s_f, buf(ffi, "float[]", w), buf(ffi, "float[]", bias), s_out)
+    twins(shim, "depthwise_conv2d_f32", args, (g["n"], g["oh"], g["ow"], cout), np.float32, what=g)

@@ -8,15 +8,12 @@ an INT4 conv model on the SIMD build against the reference build (a 4-bit weight
 from __future__ import annotations
 
 import ctypes
-import math
 import mmap
 import multiprocessing
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-import cffi
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +21,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kernel_shim  # noqa: E402
+from kernel_shim import cpu_runs, draw_window, out_size  # noqa: E402  (cpu_runs: for tools/bench_kernels_int4.py too)
 
 from edgeq.model.tflite_io import pack_int4  # noqa: E402
 
@@ -31,13 +29,7 @@ KERNELS = Path(__file__).resolve().parent.parent / "runtime_c" / "kernels"
 FAST = settings(derandomize=True, deadline=None, max_examples=150,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-CDEF = """
-typedef struct { int32_t n, h, w, c; } eq_shape4;
-typedef struct {
-  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
-  int32_t input_offset, output_offset, act_min, act_max;
-} eq_conv_params;
-typedef struct { const int32_t *multiplier; const int32_t *shift; } eq_channel_quant;
+CDEF = kernel_shim.TYPES_CDEF + """
 typedef void conv_s4_fn(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *,
                         const eq_shape4 *, const uint8_t *, const int32_t *, const eq_shape4 *, int8_t *, void *);
 typedef void dw_s4_fn(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int8_t *,
@@ -60,31 +52,14 @@ extern eq_conv_pack eq_conv2d_s4_avx2_pack, eq_conv2d_s4_avx512vnni_pack;  /* co
 CONV_VARIANTS = {"avx2": ("eq_conv2d_s4_avx2", "avx2"), "avx512vnni": ("eq_conv2d_s4_avx512vnni", "avx512vnni")}
 
 
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
-
-
-def cpu_runs(isa: str) -> bool:
-    need = {"avx2": {"avx2"}, "avx512vnni": {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}}[isa]
-    return need <= cpu_flags()
-
-
 class S4:
-    """The reference and x86 INT4 conv / depthwise kernels in one library (gcc, -Werror, temp dir)."""
+    """The reference and x86 INT4 conv / depthwise kernels in one library (kernel_shim's build: gcc, -Werror),
+    in out_dir or kernel_shim's cache."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path | None = None):
         srcs = [KERNELS / "ref" / "conv2d_s4.c", KERNELS / "ref" / "depthwise_conv2d_s4.c",
                 *sorted((KERNELS / "x86").glob("conv2d_s4*.c")), *sorted((KERNELS / "x86").glob("depthwise_conv2d_s4*.c"))]
-        lib = out_dir / "libs4conv.so"
-        subprocess.run(["gcc", "-std=c99", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
-                        "-o", str(lib), *map(str, srcs)], check=True)
-        self.ffi = cffi.FFI()
-        self.ffi.cdef(CDEF)
-        self.lib = self.ffi.dlopen(str(lib))
+        self.ffi, self.lib = kernel_shim.load_library(srcs, CDEF, out_dir / "libs4conv.so" if out_dir else None)
 
     def run(self, isa: str, depthwise: bool, params: dict, x: np.ndarray, packed, wshape, bias, mult, shift,
             out_shape, scratch_at=None, prepared: bool = False) -> np.ndarray:
@@ -140,10 +115,10 @@ class S4:
 
 
 @pytest.fixture(scope="module")
-def s4(tmp_path_factory) -> S4:
+def s4() -> S4:
     if os.uname().machine not in ("x86_64", "i686"):
         pytest.skip("x86 kernels")
-    return S4(tmp_path_factory.mktemp("s4conv"))
+    return S4()
 
 
 @pytest.fixture(params=["avx2", "avx512vnni"])
@@ -155,30 +130,12 @@ def isa(request) -> str:
 
 def quant(rng: np.random.Generator, channels: int, fan_in: int, per_channel: bool):
     """Multipliers that put typical INT4 accumulators across the int8 range, now and then an extreme shift."""
-    n = channels if per_channel else 1
-    scale = 60.0 / (math.sqrt(fan_in) * 128 * 5) * 2.0 ** rng.uniform(-2, 2, n)
-    m, e = np.frexp(scale)
-    mult = np.minimum(np.round(m * 2**31), 2**31 - 1).astype(np.int64)
-    shift = e.astype(np.int64)
-    if rng.random() < 0.1:
-        shift[rng.integers(n)] = rng.choice([-31, -20, 1, 5])
-    if not per_channel:
-        mult, shift = np.repeat(mult, channels), np.repeat(shift, channels)
-    return mult.astype(np.int32), shift.astype(np.int32)
-
-
-def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
-    return (size + 2 * pad - ((k - 1) * dilation + 1)) // stride + 1
+    return kernel_shim.quant(rng, channels, fan_in, per_channel, weight=5, spread=2)
 
 
 @st.composite
 def conv_shapes(draw, depthwise: bool):
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    h = draw(st.integers((kh - 1) * dh + 1, 13))
-    w = draw(st.integers((kw - 1) * dw + 1, 13))
-    pad_h, pad_w = draw(st.integers(0, (kh - 1) * dh)), draw(st.integers(0, (kw - 1) * dw))
+    window = draw_window(draw, 13)
     if depthwise:
         cin, groups, per_group = draw(st.integers(1, 40)), 1, 0
         dm = draw(st.sampled_from([1, 1, 1, 2, 3]))
@@ -188,8 +145,7 @@ def conv_shapes(draw, depthwise: bool):
         cin = groups * draw(st.integers(1, 70 // groups))
         per_group = draw(st.integers(1, 40 // groups + 1))
         cout, dm = groups * per_group, 1
-    return dict(n=draw(st.integers(1, 2)), h=h, w=w, cin=cin, cout=cout, groups=groups, kh=kh, kw=kw, sh=sh, sw=sw,
-                dh=dh, dw=dw, pad_h=pad_h, pad_w=pad_w, depthwise=depthwise, dm=dm)
+    return dict(window, n=draw(st.integers(1, 2)), cin=cin, cout=cout, groups=groups, depthwise=depthwise, dm=dm)
 
 
 def conv_case(seed: int, n, h, w, cin, cout, groups, kh, kw, sh, sw, dh, dw, pad_h, pad_w, depthwise, dm):

@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import cffi
+import kernel_shim
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,24 +19,12 @@ from hypothesis import strategies as st
 
 from edgeq.model.tflite_io import pack_int4
 
-KERNELS = Path(__file__).resolve().parent.parent / "runtime_c" / "kernels"
 SOURCES = ["ref/conv2d_s16.c", "ref/depthwise_conv2d_s16.c", "ref/fully_connected_s16.c", "ref/fully_connected_f32.c",
            "ref/depthwise_conv2d_f32.c", "x86/conv2d_s16.c", "x86/depthwise_conv2d_s16.c",
            "x86/fully_connected_s16.c", "x86/fully_connected_hybrid.c", "x86/depthwise_conv2d_hybrid.c"]
 CASES = settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 CDEF = """
-typedef struct { int32_t n, h, w, c; } eq_shape4;
-typedef struct {
-  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
-  int32_t input_offset, output_offset, act_min, act_max;
-} eq_conv_params;
-typedef struct { const int32_t *multiplier; const int32_t *shift; } eq_channel_quant;
-typedef struct { int32_t input_offset, filter_offset, output_offset, act_min, act_max; } eq_fc_params;
-typedef struct {
-  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w, depth_multiplier;
-  float act_min, act_max;
-} eq_conv_fparams;
 void eq_conv2d_s16(const eq_conv_params *, const eq_channel_quant *, const eq_shape4 *, const int16_t *,
                    const eq_shape4 *, const void *, int, const void *, int, const eq_shape4 *, int16_t *);
 size_t eq_conv2d_s16_avx2_scratch_size(const eq_shape4 *);
@@ -69,17 +57,8 @@ void eq_depthwise_conv2d_hybrid_avx2(const eq_conv_fparams *, const eq_shape4 *,
 
 
 @pytest.fixture(scope="module")
-def shim(tmp_path_factory):
-    if os.uname().machine not in ("x86_64", "i686"):
-        pytest.skip("x86 kernels")
-    if "avx2" not in Path("/proc/cpuinfo").read_text():
-        pytest.skip("this CPU lacks AVX2")
-    lib = tmp_path_factory.mktemp("s16shim") / "libs16.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{KERNELS}",
-                    "-o", str(lib), *(str(KERNELS / s) for s in SOURCES)], check=True)
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    return ffi, ffi.dlopen(str(lib))
+def shim():
+    return kernel_shim.x86_library(SOURCES, CDEF)
 
 
 def buf(ffi, ctype: str, a: np.ndarray | None):
@@ -89,6 +68,27 @@ def buf(ffi, ctype: str, a: np.ndarray | None):
 def scratch_for(size: int) -> np.ndarray:
     # junk, as a reused arena holds, 16 bytes in (the arena promises 16-byte alignment only)
     return np.full(size + 16, 0x5A, np.uint8)[16:]
+
+
+OUT_CTYPES = {np.dtype(np.int16): "int16_t[]", np.dtype(np.float32): "float[]"}
+
+
+def twins(shim, name: str, args: tuple, out_shape, dtype, scratch: tuple | None = None, what=None) -> np.ndarray:
+    """eq_<name> and its AVX2 twin eq_<name>_avx2 on the same arguments, each writing a fresh output (the
+    argument after args; the twin then takes scratch of eq_<name>_avx2_scratch_size(*scratch) when scratch
+    is given): asserts equal bytes, returns the reference's output."""
+    ffi, lib = shim
+    outs = []
+    for simd in (False, True):
+        y = np.zeros(out_shape, dtype)
+        more = ()
+        if simd and scratch is not None:
+            more = (buf(ffi, "uint8_t[]", scratch_for(getattr(lib, f"eq_{name}_avx2_scratch_size")(*scratch))),)
+        fn = getattr(lib, f"eq_{name}_avx2" if simd else f"eq_{name}")
+        fn(*args, buf(ffi, OUT_CTYPES[np.dtype(dtype)], y), *more)
+        outs.append(y)
+    assert outs[1].tobytes() == outs[0].tobytes(), what
+    return outs[0]
 
 
 def requant(rng, n: int, fan_in: int, extreme: bool = False, acc32: bool = False):
@@ -149,7 +149,7 @@ def conv_geometry(draw, depthwise: bool, max_c: int = 40):
 # ---------------------------------------------------------------------------------------- 16x8 CONV_2D
 
 def conv_s16(shim, g, acc32: bool, extreme: bool = False, int4: bool = False):
-    ffi, lib = shim
+    ffi = shim[0]
     rng = np.random.default_rng(g["seed"])
     cin, cout = g["fc"] * g["groups"], g["per_group"] * g["groups"]
     x = rng.integers(-32768, 32768, (g["n"], g["h"], g["w"], cin)).astype(np.int16)
@@ -169,19 +169,9 @@ def conv_s16(shim, g, acc32: bool, extreme: bool = False, int4: bool = False):
     s_f = ffi.new("eq_shape4 *", w.shape)
     s_out = ffi.new("eq_shape4 *", (g["n"], g["oh"], g["ow"], cout))
     wdata = pack_int4(w.reshape(-1)) if int4 else w
-    outs = []
-    for simd in (False, True):
-        y = np.zeros((g["n"], g["oh"], g["ow"], cout), np.int16)
-        args = (p, q, s_in, buf(ffi, "int16_t[]", x), s_f, buf(ffi, "uint8_t[]", wdata), int(int4),
-                buf(ffi, "int32_t[]" if acc32 else "int64_t[]", bias), int(acc32), s_out, buf(ffi, "int16_t[]", y))
-        if simd:
-            sc = scratch_for(lib.eq_conv2d_s16_avx2_scratch_size(s_f))
-            lib.eq_conv2d_s16_avx2(*args, buf(ffi, "uint8_t[]", sc))
-        else:
-            lib.eq_conv2d_s16(*args)
-        outs.append(y)
-    assert outs[1].tobytes() == outs[0].tobytes(), (g, acc32)
-    return outs[0], (lo, hi)
+    args = (p, q, s_in, buf(ffi, "int16_t[]", x), s_f, buf(ffi, "uint8_t[]", wdata), int(int4),
+            buf(ffi, "int32_t[]" if acc32 else "int64_t[]", bias), int(acc32), s_out)
+    return twins(shim, "conv2d_s16", args, (g["n"], g["oh"], g["ow"], cout), np.int16, (s_f,), (g, acc32)), (lo, hi)
 
 
 @CASES
@@ -213,7 +203,7 @@ def test_conv_s16_int4_falls_back(shim):
 # ------------------------------------------------------------------------------ 16x8 DEPTHWISE_CONV_2D
 
 def depthwise_s16(shim, g, extreme: bool = False, int4: bool = False):
-    ffi, lib = shim
+    ffi = shim[0]
     rng = np.random.default_rng(g["seed"])
     c, cout = g["c"], g["c"] * g["mult"]
     x = rng.integers(-32768, 32768, (g["n"], g["h"], g["w"], c)).astype(np.int16)
@@ -232,19 +222,10 @@ def depthwise_s16(shim, g, extreme: bool = False, int4: bool = False):
     s_in, s_f = ffi.new("eq_shape4 *", x.shape), ffi.new("eq_shape4 *", w.shape)
     s_out = ffi.new("eq_shape4 *", (g["n"], g["oh"], g["ow"], cout))
     wdata = pack_int4(w.reshape(-1)) if int4 else w
-    outs = []
-    for simd in (False, True):
-        y = np.zeros((g["n"], g["oh"], g["ow"], cout), np.int16)
-        args = (p, q, s_in, buf(ffi, "int16_t[]", x), s_f, buf(ffi, "uint8_t[]", wdata), int(int4),
-                buf(ffi, "int64_t[]", bias), s_out, buf(ffi, "int16_t[]", y))
-        if simd:
-            sc = scratch_for(lib.eq_depthwise_conv2d_s16_avx2_scratch_size(p, s_in, s_f, s_out))
-            lib.eq_depthwise_conv2d_s16_avx2(*args, buf(ffi, "uint8_t[]", sc))
-        else:
-            lib.eq_depthwise_conv2d_s16(*args)
-        outs.append(y)
-    assert outs[1].tobytes() == outs[0].tobytes(), g
-    return outs[0], (lo, hi)
+    args = (p, q, s_in, buf(ffi, "int16_t[]", x), s_f, buf(ffi, "uint8_t[]", wdata), int(int4),
+            buf(ffi, "int64_t[]", bias), s_out)
+    out_shape = (g["n"], g["oh"], g["ow"], cout)
+    return twins(shim, "depthwise_conv2d_s16", args, out_shape, np.int16, (p, s_in, s_f, s_out), g), (lo, hi)
 
 
 @CASES
@@ -272,7 +253,7 @@ def test_depthwise_s16_int4_falls_back(shim):
 # ------------------------------------------------------------------------------ 16x8 FULLY_CONNECTED
 
 def fc_s16(shim, b, k, n, seed, acc32, extreme=False, filter_offset=0, int4=False):
-    ffi, lib = shim
+    ffi = shim[0]
     rng = np.random.default_rng(seed)
     x = rng.integers(-32768, 32768, (b, k)).astype(np.int16)
     w = rng.integers(-8 if int4 else -128, 8 if int4 else 128, (n, k)).astype(np.int8)
@@ -287,14 +268,9 @@ def fc_s16(shim, b, k, n, seed, acc32, extreme=False, filter_offset=0, int4=Fals
     p = ffi.new("eq_fc_params *", dict(input_offset=0, filter_offset=filter_offset, output_offset=0,
                                        act_min=lo, act_max=hi))
     wdata = pack_int4(w.reshape(-1)) if int4 else w
-    outs = []
-    for fn in (lib.eq_fully_connected_s16, lib.eq_fully_connected_s16_avx2):
-        y = np.zeros((b, n), np.int16)
-        fn(p, buf(ffi, "double[]", scale), b, k, n, buf(ffi, "int16_t[]", x), buf(ffi, "uint8_t[]", wdata), int(int4),
-           buf(ffi, "int32_t[]" if acc32 else "int64_t[]", bias), int(acc32), buf(ffi, "int16_t[]", y))
-        outs.append(y)
-    assert outs[1].tobytes() == outs[0].tobytes(), (b, k, n, seed, acc32)
-    return outs[0], (lo, hi)
+    args = (p, buf(ffi, "double[]", scale), b, k, n, buf(ffi, "int16_t[]", x), buf(ffi, "uint8_t[]", wdata), int(int4),
+            buf(ffi, "int32_t[]" if acc32 else "int64_t[]", bias), int(acc32))
+    return twins(shim, "fully_connected_s16", args, (b, n), np.int16, what=(b, k, n, seed, acc32)), (lo, hi)
 
 
 @CASES
@@ -336,7 +312,7 @@ def float_act(rng) -> tuple[float, float]:
 @given(st.integers(1, 4), st.integers(1, 700), st.integers(1, 20), st.integers(0, 2**32 - 1), st.booleans(),
        st.booleans())
 def test_fully_connected_hybrid_avx2_equals_ref(shim, b, k, n, seed, per_channel, int4):
-    ffi, lib = shim
+    ffi = shim[0]
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, (b, k)).astype(np.int8)
     w = rng.integers(-8 if int4 else -128, 8 if int4 else 128, (n, k)).astype(np.int8)
@@ -344,35 +320,25 @@ def test_fully_connected_hybrid_avx2_equals_ref(shim, b, k, n, seed, per_channel
     bias = rng.normal(0, 1, n).astype(np.float32) if rng.random() < 0.8 else None
     lo, hi = float_act(rng)
     wdata = pack_int4(w.reshape(-1)) if int4 else w
-    outs = []
-    for fn in (lib.eq_fully_connected_hybrid, lib.eq_fully_connected_hybrid_avx2):
-        y = np.zeros((b, n), np.float32)
-        fn(lo, hi, b, k, n, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", in_scale), buf(ffi, "int32_t[]", in_zp),
-           buf(ffi, "uint8_t[]", wdata), int(int4), buf(ffi, "float[]", w_scale), buf(ffi, "float[]", bias),
-           buf(ffi, "float[]", y))
-        outs.append(y)
-    assert outs[1].tobytes() == outs[0].tobytes(), (b, k, n, seed)
+    args = (lo, hi, b, k, n, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", in_scale), buf(ffi, "int32_t[]", in_zp),
+            buf(ffi, "uint8_t[]", wdata), int(int4), buf(ffi, "float[]", w_scale), buf(ffi, "float[]", bias))
+    twins(shim, "fully_connected_hybrid", args, (b, n), np.float32, what=(b, k, n, seed))
 
 
 def test_fully_connected_hybrid_avx2_extreme(shim):
     """(x - zp) at +-255 against -128 weights over EQ_MAX_TAPS: the largest sums the int32 reference forms."""
-    ffi, lib = shim
+    ffi = shim[0]
     for k, xv, zp in ((32768, -128, 127), (32768, 127, -128), (1000, 127, -128)):
         x = np.full((1, k), xv, np.int8)
         w = np.full((4, k), -128, np.int8)
-        outs = []
-        for fn in (lib.eq_fully_connected_hybrid, lib.eq_fully_connected_hybrid_avx2):
-            y = np.zeros((1, 4), np.float32)
-            fn(-3.4e38, 3.4e38, 1, k, 4, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", np.float32([0.01])),
-               buf(ffi, "int32_t[]", np.int32([zp])), buf(ffi, "int8_t[]", w), 0, ffi.NULL, ffi.NULL,
-               buf(ffi, "float[]", y))
-            outs.append(y)
-        assert outs[1].tobytes() == outs[0].tobytes()
-        assert outs[0][0, 0] == np.float32(np.float32(k * -128 * (xv - zp)) * np.float32(0.01))
+        args = (-3.4e38, 3.4e38, 1, k, 4, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", np.float32([0.01])),
+                buf(ffi, "int32_t[]", np.int32([zp])), buf(ffi, "int8_t[]", w), 0, ffi.NULL, ffi.NULL)
+        y = twins(shim, "fully_connected_hybrid", args, (1, 4), np.float32, what=(k, xv, zp))
+        assert y[0, 0] == np.float32(np.float32(k * -128 * (xv - zp)) * np.float32(0.01))
 
 
 def depthwise_hybrid(shim, g, int4=False, extreme=False):
-    ffi, lib = shim
+    ffi = shim[0]
     rng = np.random.default_rng(g["seed"])
     c, cout = g["c"], g["c"] * g["mult"]
     x = rng.integers(-128, 128, (g["n"], g["h"], g["w"], c)).astype(np.int8)
@@ -386,19 +352,10 @@ def depthwise_hybrid(shim, g, int4=False, extreme=False):
     s_in, s_f = ffi.new("eq_shape4 *", x.shape), ffi.new("eq_shape4 *", w.shape)
     s_out = ffi.new("eq_shape4 *", (g["n"], g["oh"], g["ow"], cout))
     wdata = pack_int4(w.reshape(-1)) if int4 else w
-    outs = []
-    for simd in (False, True):
-        y = np.zeros((g["n"], g["oh"], g["ow"], cout), np.float32)
-        args = (p, s_in, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", in_scale), buf(ffi, "int32_t[]", in_zp), s_f,
-                buf(ffi, "uint8_t[]", wdata), int(int4), buf(ffi, "float[]", w_scale), buf(ffi, "float[]", bias),
-                s_out, buf(ffi, "float[]", y))
-        if simd:
-            sc = scratch_for(lib.eq_depthwise_conv2d_hybrid_avx2_scratch_size(p, s_in, s_f, s_out))
-            lib.eq_depthwise_conv2d_hybrid_avx2(*args, buf(ffi, "uint8_t[]", sc))
-        else:
-            lib.eq_depthwise_conv2d_hybrid(*args)
-        outs.append(y)
-    assert outs[1].tobytes() == outs[0].tobytes(), g
+    args = (p, s_in, buf(ffi, "int8_t[]", x), buf(ffi, "float[]", in_scale), buf(ffi, "int32_t[]", in_zp), s_f,
+            buf(ffi, "uint8_t[]", wdata), int(int4), buf(ffi, "float[]", w_scale), buf(ffi, "float[]", bias), s_out)
+    out_shape = (g["n"], g["oh"], g["ow"], cout)
+    twins(shim, "depthwise_conv2d_hybrid", args, out_shape, np.float32, (p, s_in, s_f, s_out), g)
 
 
 @CASES
