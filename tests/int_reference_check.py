@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onemodel import run_reference
-from test_ops_hypothesis import qparams
+from test_ops_hypothesis import qparams, rngs
 from test_ops_int16 import scales
 
 from edgeq import runtime
@@ -20,6 +21,14 @@ CASES = settings(max_examples=int(os.environ.get("EDGEQ_INT_REF_EXAMPLES", 40)),
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 DTYPES = ["int8", "int16"]
+
+
+def each_dtype(**strategies):
+    """Decorates test(dtype, data, rng, ...): a Hypothesis test (CASES) run in each of DTYPES; strategies
+    draw its further arguments."""
+    def wrap(test):
+        return pytest.mark.parametrize("dtype", DTYPES)(CASES(given(data=st.data(), rng=rngs(), **strategies)(test)))
+    return wrap
 
 
 # ---------------------------------------------------------------------------------------------- helpers

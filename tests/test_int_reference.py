@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from int_reference_check import ACTS, CASES, DTYPES, dims, ints, qp, three_way
+from int_reference_check import ACTS, CASES, dims, each_dtype, ints, qp, three_way
 from onemodel import build_op_model, spec
 from test_ops_hypothesis import bshape, broadcast_shapes, conv_out, qparams, rngs
 from test_ops_int16 import pot, scales
@@ -60,9 +60,7 @@ def test_fully_connected_exact_ties():
         three_way(model, [x])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_pool_2d(dtype, data, rng):
     d = data.draw
     op = d(st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]))
@@ -78,9 +76,7 @@ def test_pool_2d(dtype, data, rng):
     three_way(model, [ints(rng, dtype, (1, h, w, c))])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_softmax(dtype, data, rng):
     d = data.draw
     shape = [1] + dims(d, 0, 2, 3) + [d(st.integers(1, 30))]
@@ -97,9 +93,7 @@ def test_softmax(dtype, data, rng):
 
 # ------------------------------------------------------------------------------------- binary ops
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs(), shapes=broadcast_shapes())
+@each_dtype(shapes=broadcast_shapes())
 def test_add_sub_mul(dtype, data, rng, shapes):
     """General scales, inputs broadcast up to 6-D (int16 too: non-power-of-two scales take the general path)."""
     d = data.draw
@@ -138,9 +132,7 @@ def test_add_sub_int16_power_of_two_scales(data, rng):
     three_way(model, [ints(rng, "int16", a), ints(rng, "int16", b)])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs(), shapes=broadcast_shapes())
+@each_dtype(shapes=broadcast_shapes())
 def test_maximum_minimum(dtype, data, rng, shapes):
     d = data.draw
     a, b = shapes
@@ -150,9 +142,7 @@ def test_maximum_minimum(dtype, data, rng, shapes):
     three_way(model, [ints(rng, dtype, a), ints(rng, dtype, b)])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_prelu(dtype, data, rng):
     """Alpha (int8 for both input types, as LiteRT's 16x8 kernel reads it) broadcast against the input."""
     d = data.draw
@@ -168,9 +158,7 @@ def test_prelu(dtype, data, rng):
 
 # ----------------------------------------------------------------------------------- activations
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_relu_relu6_leaky_relu(dtype, data, rng):
     d = data.draw
     op = d(st.sampled_from(["RELU", "RELU6", "LEAKY_RELU"]))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from int_reference_check import CASES, DTYPES, dims, ints, qp, three_way
+from int_reference_check import CASES, dims, each_dtype, ints, qp, three_way
 from onemodel import build_op_model, run_reference, spec
 from test_ops_hypothesis import rngs
 from test_ops_int16 import scales
@@ -15,9 +15,7 @@ from test_ops_int16 import scales
 
 # ----------------------------------------------------------------------------------- reductions
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_mean(dtype, data, rng):
     d = data.draw
     shape = [1] + dims(d, 1, 4, 6)
@@ -38,9 +36,7 @@ def test_mean(dtype, data, rng):
 
 # ------------------------------------------------------------------------------- data movement
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_pad(dtype, data, rng):
     d = data.draw
     shape = dims(d, 1, 5)
@@ -55,9 +51,7 @@ def test_pad(dtype, data, rng):
     three_way(model, [ints(rng, dtype, shape)])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_concatenation(dtype, data, rng):
     d = data.draw
     base = dims(d)
@@ -76,9 +70,7 @@ def test_concatenation(dtype, data, rng):
     three_way(model, [ints(rng, dtype, sh) for sh in shapes])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_strided_slice(dtype, data, rng):
     """begin/end/strides with every mask (ellipsis, new axis and shrink too), and the offset flag."""
     d = data.draw
@@ -125,9 +117,7 @@ def test_strided_slice(dtype, data, rng):
     three_way(model_with(list(probe.shape)), [x])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@CASES
-@given(data=st.data(), rng=rngs())
+@each_dtype()
 def test_transpose_reshape(dtype, data, rng):
     d = data.draw
     op = d(st.sampled_from(["TRANSPOSE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"]))
