@@ -1,11 +1,19 @@
 """AdaRound for INT4 weights (numpy): per layer, choose for every weight whether it rounds down or up so
 that the layer's output on its calibration inputs moves least, instead of rounding each to nearest.
 
-For a layer with inputs X (im2col rows of the float calibration activations) the output error of integer
-weights Q is sum_c s_c^2 (u_c - Q_c) G_c (u_c - Q_c)^T with u = W / s and G = X^T X / rows (one K x K Gram
-matrix, per channel for depthwise), so each iteration costs one [C, K] x [K, K] product whatever the number
-of rows. Q = floor(u) + h(V), h the rectified sigmoid clip(sigmoid(V) (zeta - gamma) + gamma, 0, 1), with
-the regulariser lambda * sum(1 - |2h - 1|^beta) (beta annealed 20 -> 2) pushing every h to 0 or 1; Adam on V.
+For a layer with inputs X (im2col rows of the calibration activations) the output error of integer weights
+Q is sum_c s_c^2 (u_c - Q_c) G_c (u_c - Q_c)^T with u = W / s and G = X^T X / rows (one K x K Gram matrix,
+per channel for depthwise: see layerfit.py), so each iteration costs one [C, K] x [K, K] product whatever
+the number of rows. Q = floor(u) + h(V), h the rectified sigmoid clip(sigmoid(V) (zeta - gamma) + gamma,
+0, 1), with the regulariser lambda * sum(1 - |2h - 1|^beta) (beta annealed 20 -> 2) pushing every h to 0
+or 1; Adam on V. Then greedy coordinate descent on the discrete objective (polish) takes what Adam left:
+on ResNet-8 it halves the first layer's held-out output error again.
+
+Measured on ResNet-8 (held-out folds): all rows of all calibration samples instead of 2048 rows of 16,
+polish, the empirical bias correction on the quantized model's own inputs with the covariance objective,
+a pull towards the weights where rows are scarce, and re-calibrated activation ranges took W4A8 from
+8.7 to 10.1-11.7 dB. GPTQ (gptq.py) and the output-error scale search fitted as well on calibration data
+but did worse on held-out images; they stay available as options.
 """
 from __future__ import annotations
 
@@ -14,52 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgeq.model.ir import Graph, Op, QuantParams
-from edgeq.reference.int_exec import _pad_amounts, _patches
+from edgeq.quantize.layerfit import QuantizedInputs, flat, layer_stats, mm, unflat
 
 ZETA, GAMMA = 1.1, -0.1
 QMAX = 7
-
-
-def _rows(g: Graph, op: Op, x: np.ndarray, max_rows: int, rng) -> np.ndarray:
-    """im2col rows [R, K] (or [R, kh*kw, C] for depthwise) of the op's float input ``x``."""
-    if op.type == "FULLY_CONNECTED":
-        w = g.tensors[op.inputs[1]]
-        rows = x.reshape(-1, w.shape[1])
-    else:
-        o = op.options
-        w = g.tensors[op.inputs[1]].shape
-        out = g.tensors[op.outputs[0]].shape
-        kh, kw = (w[1], w[2])
-        sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
-        dh, dw = int(o.get("dilation_h_factor", 1)), int(o.get("dilation_w_factor", 1))
-        ph = _pad_amounts(x.shape[1], out[1], kh, sh, dh, o.get("padding", "VALID"))
-        pw = _pad_amounts(x.shape[2], out[2], kw, sw, dw, o.get("padding", "VALID"))
-        p = _patches(x, kh, kw, out[1], out[2], sh, sw, dh, dw, ph, pw)
-        if op.type == "DEPTHWISE_CONV_2D":
-            rows = p.reshape(-1, kh * kw, x.shape[3])
-        else:
-            rows = p.reshape(-1, kh * kw * x.shape[3])
-    if rows.shape[0] > max_rows:
-        rows = rows[rng.choice(rows.shape[0], max_rows, replace=False)]
-    return rows.astype(np.float64)
-
-
-def _flat(op: Op, w: np.ndarray) -> np.ndarray:
-    """Weights as [C_out, K] in the rows' K order."""
-    if op.type == "DEPTHWISE_CONV_2D":
-        return w[0].reshape(-1, w.shape[3]).T
-    return w.reshape(w.shape[0], -1)
-
-
-def _unflat(op: Op, q: np.ndarray, shape) -> np.ndarray:
-    if op.type == "DEPTHWISE_CONV_2D":
-        return q.T.reshape(shape)
-    return q.reshape(shape)
-
-
-def _mm(a: np.ndarray, gram: np.ndarray) -> np.ndarray:
-    """[C, K] rows times a shared [K, K] or per-channel [C, K, K] matrix."""
-    return a @ gram if gram.ndim == 2 else np.einsum("ck,ckj->cj", a, gram)
 
 
 def optimize_rounding(u: np.ndarray, gqq: np.ndarray, target: np.ndarray, const: np.ndarray, scale2: np.ndarray, *,
@@ -74,7 +40,7 @@ def optimize_rounding(u: np.ndarray, gqq: np.ndarray, target: np.ndarray, const:
     v = np.log(p / (1 - p))
 
     def loss(q):
-        return float((scale2 * ((q * _mm(q, gqq)).sum(1) - 2 * (target * q).sum(1) + const)).sum())
+        return float((scale2 * ((q * mm(q, gqq)).sum(1) - 2 * (target * q).sum(1) + const)).sum())
 
     l0 = max(loss(np.clip(np.round(u), -QMAX, QMAX)), 1e-30)
     m = np.zeros_like(v)
@@ -84,7 +50,7 @@ def optimize_rounding(u: np.ndarray, gqq: np.ndarray, target: np.ndarray, const:
         sig = 1.0 / (1.0 + np.exp(-v))
         h_raw = sig * (ZETA - GAMMA) + GAMMA
         h = np.clip(h_raw, 0.0, 1.0)
-        g = 2.0 * scale2[:, None] * (_mm(f + h, gqq) - target) / l0
+        g = 2.0 * scale2[:, None] * (mm(f + h, gqq) - target) / l0
         frac_t = (t / iters - warmup) / (1 - warmup)
         if frac_t > 0:  # rounding regulariser after a warm-up on the reconstruction alone
             beta = 20.0 + (2.0 - 20.0) * frac_t
@@ -100,74 +66,146 @@ def optimize_rounding(u: np.ndarray, gqq: np.ndarray, target: np.ndarray, const:
     return q if loss(q) <= loss(nearest) else nearest  # never worse than nearest on the layer's objective
 
 
-class AdaRound:
-    """The ``rounding`` callback of int4.apply_int4: AdaRound on each layer's calibration inputs.
+METHODS = ("adaround", "gptq", "nearest")
 
-    With ``qgraph`` (the graph apply_int4 is changing, layers in execution order) each layer sees the
-    inputs the partly quantized model gives it and is fitted to the float layer's output on the float
-    inputs, so it also absorbs the error of the layers before it; without, float inputs on both sides."""
+
+def polish(q: np.ndarray, gqq: np.ndarray, target: np.ndarray, *, lo: np.ndarray | int = -QMAX,
+           hi: np.ndarray | int = QMAX, sweeps: int = 4) -> np.ndarray:
+    """Greedy coordinate descent on the discrete objective q G q^T - 2 target q^T per row: weight k of
+    every channel moves by -1, 0 or +1 (within [lo, hi]), whichever lowers the objective most, k = 1..K in
+    turn; ``sweeps`` passes or until none moves. The residual r = q G - target is kept up to date, so a
+    pass costs one [C, K] x [K, K] product, as an AdaRound iteration does."""
+    q = q.astype(np.float64).copy()
+    shared = gqq.ndim == 2
+    r = mm(q, gqq) - target
+    diag = np.diagonal(gqq, axis1=-2, axis2=-1)
+    lo = np.broadcast_to(lo, q.shape)
+    hi = np.broadcast_to(hi, q.shape)
+    for _ in range(sweeps):
+        moved = 0
+        for k in range(q.shape[1]):
+            gk = diag[k] if shared else diag[:, k]
+            rk = r[:, k]
+            # change of the objective for a step d: 2 d r_k + d^2 G_kk
+            up = np.where(q[:, k] + 1 <= hi[:, k], 2 * rk + gk, np.inf)
+            down = np.where(q[:, k] - 1 >= lo[:, k], -2 * rk + gk, np.inf)
+            d = np.where((up < down) & (up < -1e-12), 1.0, np.where(down < -1e-12, -1.0, 0.0))
+            if not d.any():
+                continue
+            moved += int(np.count_nonzero(d))
+            q[:, k] += d
+            r += d[:, None] * (gqq[k][None, :] if shared else gqq[:, k, :])
+        if not moved:
+            break
+    return q
+
+
+def search_scales(w: np.ndarray, stats, scale: np.ndarray, *, lowest: float = 0.5, highest: float = 1.1,
+                  grid: int = 25, sweeps: int = 0) -> np.ndarray:
+    """Per-channel scale (w [C, K] real) among ``scale`` times factors in [lowest, highest] minimizing the
+    channel's output error (stats: layerfit.LayerStats) with round-to-nearest weights, polished by
+    ``sweeps`` coordinate-descent passes when given, not the weights' own squared error: what matters is
+    what the layer computes on its inputs."""
+    best, best_err = scale.copy(), np.full(scale.shape, np.inf)
+    for f in np.linspace(lowest, highest, grid):
+        s = scale * f
+        u = w / s[:, None]
+        q = np.clip(np.round(u), -QMAX, QMAX)
+        if sweeps:
+            fl = np.clip(np.floor(u), -QMAX, QMAX)
+            q = polish(q, stats.gqq, mm(u, stats.gfq), lo=np.minimum(fl, QMAX - 1), hi=np.minimum(fl + 1, QMAX),
+                       sweeps=sweeps)
+        err = stats.error(q * s[:, None], w)
+        better = err < best_err
+        best[better], best_err[better] = s[better], err[better]
+    return best
+
+
+class AdaRound:
+    """The ``rounding`` callback of int4.apply_int4: fits each layer's INT4 weights to the float layer's
+    output on the calibration samples (all im2col rows of all of them: see layerfit.py).
+
+    With ``qgraph`` (the graph apply_int4 is changing, layers in execution order) each layer sees the inputs
+    the partly quantized model gives it and is fitted to the float layer's output on the float inputs, so it
+    also absorbs the error of the layers before it; without, float inputs on both sides.
+
+    method   adaround (learned rounding), gptq (error feedback, gptq.py) or nearest
+    sweeps   coordinate-descent passes on the discrete objective after the method (polish)
+    bias     empirical bias correction: the bias gains the mean of (float layer output - quantized layer
+             output) on those inputs, replacing the analytic one; the rounding then fits the covariance
+             (what is left once the mean is absorbed) instead of the raw second moments
+    scarce   pull towards the weights themselves (|q - u|^2, times mean(diag G)) of scarce * K / rows: a
+             layer with few rows per weight (a classifier head sees one row per sample) overfits its
+             calibration samples otherwise
+    scales   per-channel scale search on the output error before rounding (grid factors of the given scale)
+    """
 
     def __init__(self, float_graph: Graph, samples: Sequence[np.ndarray], *, qgraph: Graph | None = None,
-                 iters: int = 300, max_rows: int = 2048, max_samples: int = 16, seed: int = 0):
+                 iters: int = 300, method: str = "adaround", sweeps: int = 4, bias: bool = False,
+                 scarce: float = 2.0, scales: bool = False, grid: int = 25, reg: float = 0.01,
+                 max_samples: int | None = None, max_rows: int | None = None, seed: int = 0):
         from edgeq.reference.float_exec import run_float
 
+        if method not in METHODS:
+            raise ValueError(f"unknown rounding method {method!r} (choose from {', '.join(METHODS)})")
         self.g, self.qg = float_graph, qgraph
-        self.iters, self.max_rows = iters, max_rows
+        self.iters, self.method, self.sweeps, self.bias, self.reg = iters, method, sweeps, bias, reg
+        self.scarce, self.scales, self.grid, self.max_rows = scarce, scales, grid, max_rows
         self.rng = np.random.default_rng(seed)
-        names = {op.inputs[0] for op in float_graph.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+        names = {op.inputs[0] for op in float_graph.ops
+                 if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
         n = samples[0].shape[0]
-        pick = np.sort(self.rng.choice(n, min(n, max_samples), replace=False))
-        self.samples = [s[pick] for s in samples]
+        if max_samples is not None and n > max_samples:
+            pick = np.sort(self.rng.choice(n, max_samples, replace=False))
+            samples = [s[pick] for s in samples]
+        self.samples = list(samples)
         self.acts = run_float(float_graph, self.samples, capture=names)
-        self.gain: dict[str, float] = {}  # layer output -> objective ratio (adaround / nearest)
+        self.qin = QuantizedInputs(qgraph, self.samples) if qgraph is not None else None
+        self.gain: dict[str, float] = {}  # layer output -> output error ratio (fitted / nearest)
 
-    def _quantized_input(self, op: Op) -> np.ndarray | None:
-        if self.qg is None:
-            return None
-        from edgeq.reference.int_exec import run_int
+    def __call__(self, op: Op, w: np.ndarray, q: QuantParams):
+        from edgeq.quantize.gptq import gptq_round
+        from edgeq.quantize.int4 import Rounded
 
-        qop = next(o for o in self.qg.ops if len(o.inputs) > 1 and o.inputs[1] == op.inputs[1])
-        name = qop.inputs[0]
-        xs = []
-        for gname, x in zip(self.qg.inputs, self.samples):
-            t = self.qg.tensors[gname]
-            if t.dtype != "float32":
-                lo, hi = np.iinfo(t.dtype).min, np.iinfo(t.dtype).max
-                x = np.clip(np.round(x / t.quant.scale[0]) + t.quant.zero_point[0], lo, hi).astype(t.dtype)
-            xs.append(x)
-        v = run_int(self.qg, xs, capture=True)[name]
-        t = self.qg.tensors[name]
-        if t.quant is None or t.dtype == "float32":
-            return v.astype(np.float64)
-        return (v.astype(np.float64) - float(t.quant.zero_point[0])) * float(t.quant.scale[0])
-
-    def __call__(self, op: Op, w: np.ndarray, q: QuantParams) -> np.ndarray:
         xf = self.acts[op.inputs[0]]
-        xq = self._quantized_input(op)
-        state = self.rng.bit_generator.state
-        rows_f = _rows(self.g, op, xf, self.max_rows, self.rng)
-        if xq is None:
-            rows_q = rows_f
-        else:  # the same rows of the quantized input
-            self.rng.bit_generator.state = state
-            rows_q = _rows(self.g, op, xq.reshape(xf.shape), self.max_rows, self.rng)
-        wf = _flat(op, np.asarray(w, np.float64))
+        xq = None if self.qin is None else self.qin.of(op.inputs[1]).reshape(xf.shape)
+        full = layer_stats(self.g, op, xf, xq, max_rows=self.max_rows, rng=self.rng)
+        st = full.centered() if self.bias else full
+        wf = flat(op, np.asarray(w, np.float64))
         scale = q.scale.astype(np.float64)
+        if self.scales:
+            scale = search_scales(wf, st, scale, grid=self.grid, sweeps=self.sweeps)
+            scale = scale.astype(np.float32).astype(np.float64)  # the scales the model will store
+            q = QuantParams(scale.astype(np.float32), q.zero_point, q.axis)
         u = wf / scale[:, None]
-        if op.type == "DEPTHWISE_CONV_2D":
-            mult = wf.shape[0] // rows_f.shape[2]
-            rf = np.repeat(rows_f, mult, axis=2) if mult > 1 else rows_f
-            rq = np.repeat(rows_q, mult, axis=2) if mult > 1 else rows_q
-            r = rf.shape[0]
-            gqq = np.einsum("rkc,rjc->ckj", rq, rq) / r
-            gfq = np.einsum("rkc,rjc->ckj", rf, rq) / r
-            gff = np.einsum("rkc,rjc->ckj", rf, rf) / r
-            target = np.einsum("ck,ckj->cj", u, gfq)
-            const = np.einsum("ck,ckj,cj->c", u, gff, u)
+        gqq, target = st.gqq, mm(u, st.gfq)
+        const = (u * mm(u, st.gff)).sum(1)
+        prior = self.scarce * wf.shape[1] / max(st.rows, 1)
+        if prior > 0:  # + prior * mean(diag G) * |q - u|^2
+            lam = prior * np.diagonal(gqq, axis1=-2, axis2=-1).mean(-1)
+            eye = np.eye(gqq.shape[-1])
+            gqq = gqq + (lam[..., None, None] * eye if gqq.ndim == 3 else lam * eye)
+            lam_c = lam[:, None] if np.ndim(lam) else lam
+            target = target + lam_c * u
+            const = const + (lam_c * u * u).sum(1)
+        nearest = np.clip(np.round(u), -QMAX, QMAX)
+        if self.method == "adaround":
+            qi = optimize_rounding(u, gqq, target, const, scale**2, iters=self.iters, reg=self.reg)
+        elif self.method == "gptq":
+            qi = gptq_round(u, target, gqq)
         else:
-            r = rows_f.shape[0]
-            gqq = rows_q.T @ rows_q / r
-            target = u @ (rows_f.T @ rows_q / r)
-            const = ((u @ (rows_f.T @ rows_f / r)) * u).sum(1)
-        qi = optimize_rounding(u, gqq, target, const, scale**2, iters=self.iters)
-        return _unflat(op, qi, w.shape).astype(np.int8)
+            qi = nearest
+        if self.sweeps:
+            if self.method == "gptq":  # error feedback may move a weight past floor/ceil: keep that freedom
+                qi = polish(qi, gqq, target, sweeps=self.sweeps)
+            else:  # each weight stays at the floor or ceiling of w / s, as AdaRound keeps it
+                fl = np.clip(np.floor(u), -QMAX, QMAX)
+                qi = polish(qi, gqq, target, lo=np.minimum(fl, QMAX - 1), hi=np.minimum(fl + 1, QMAX),
+                            sweeps=self.sweeps)
+        # never worse than nearest on the layer's own objective, channel by channel
+        e_fit = st.error(qi * scale[:, None], wf)
+        e_near = st.error(nearest * scale[:, None], wf)
+        qi = np.where((e_fit <= e_near)[:, None], qi, nearest)
+        self.gain[op.outputs[0]] = float(np.minimum(e_fit, e_near).sum() / max(e_near.sum(), 1e-30))
+        shift = full.mean_shift(qi * scale[:, None], wf) if self.bias else None
+        return Rounded(unflat(op, qi, w.shape).astype(np.int8), q, shift)

@@ -9,6 +9,7 @@ output far more than 8-bit rounding, so the correction matters more here).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,7 +65,17 @@ def weighted_ops(graph: Graph) -> list[Op]:
     return [op for op in graph.ops if op.type in ptq.WEIGHTED and graph.tensors[op.inputs[1]].is_const]
 
 
-RoundFn = Callable[[Op, np.ndarray, QuantParams], np.ndarray]
+@dataclass
+class Rounded:
+    """What a ``rounding`` callback may return instead of the bare int values: the values, the per-channel
+    scales they go with (a scale search may change them) and the float shift to add to the bias (an
+    empirical correction measured on calibration data; None: the analytic one from ``means`` applies)."""
+    values: np.ndarray
+    qparams: QuantParams
+    bias_shift: np.ndarray | None = None
+
+
+RoundFn = Callable[[Op, np.ndarray, QuantParams], "np.ndarray | Rounded"]
 
 
 def apply_int4(float_graph: Graph, qgraph: Graph, *, layers: Collection[str] | None = None, clip: str = "mse",
@@ -73,7 +84,7 @@ def apply_int4(float_graph: Graph, qgraph: Graph, *, layers: Collection[str] | N
     place, and return it. ``layers`` limits this to the ops whose output tensor is named there; ``clip``
     picks the per-channel threshold (minmax or mse); ``means`` (per-channel float input means, from
     calibrate_stats) turns on bias correction; ``rounding(float_op, w, q)`` replaces round-to-nearest
-    (AdaRound) and returns the int values in [-7, 7]."""
+    (AdaRound, GPTQ) and returns the int values in [-7, 7], or a Rounded (values, scales, bias shift)."""
     done: set[str] = set()
     for op in weighted_ops(qgraph):
         if layers is not None and op.outputs[0] not in layers:
@@ -89,11 +100,28 @@ def apply_int4(float_graph: Graph, qgraph: Graph, *, layers: Collection[str] | N
         in_t = qgraph.tensors[op.inputs[0]]
         # scales raised where a bias would not fit over S_in · S_w (as int8 weights do)
         q = qp.fit_bias(int4_qparams(w, axis, clip), float(in_t.quant.scale[0]), b)
-        wq = rounding(fop, w, q) if rounding is not None else quantize_int4(w, q)
+        out = rounding(fop, w, q) if rounding is not None else quantize_int4(w, q)
+        shift = None
+        if isinstance(out, Rounded):
+            wq, q, shift = out.values, out.qparams, out.bias_shift
+            fitted = qp.fit_bias(q, float(in_t.quant.scale[0]), b)
+            if fitted is not q:  # a searched scale too fine for the bias: those channels round to nearest
+                moved = fitted.scale != q.scale
+                near = quantize_int4(w, fitted)
+                sel = [slice(None)] * w.ndim
+                sel[axis] = moved
+                wq = np.array(wq, copy=True)
+                wq[tuple(sel)] = near[tuple(sel)]
+                q = fitted
+                shift = None if shift is None else np.where(moved, 0.0, shift).astype(np.float32)
+        else:
+            wq = out
         wt.data, wt.dtype, wt.quant = wq.astype(np.int8), "int4", q
         done.add(w_name)
         m = means.get(fop.inputs[0]) if means else None  # quantized names may differ (io casts)
-        if m is not None and (op.type == "DEPTHWISE_CONV_2D" and w.shape[-1] % m.size == 0 or w.shape[-1] == m.size):
+        if shift is not None:
+            b = (b + shift).astype(np.float32)
+        elif m is not None and (op.type == "DEPTHWISE_CONV_2D" and w.shape[-1] % m.size == 0 or w.shape[-1] == m.size):
             b = b - ptq._bias_shift(op, w, wq, q, m).astype(np.float32)
         _set_bias(qgraph, op, b, float(in_t.quant.scale[0]), q, "int64" if in_t.dtype == "int16" else "int32")
     qgraph.validate()

@@ -153,13 +153,16 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
                    ram: int | None = None, target_sqnr: float | None = None, weight_clip: str | None = None,
                    holdout: float = 0.2, engine: str = "auto", progress: bool = False,
                    adaround_iters: int = 300, measure_passes: bool = True,
-                   mixed_choices: tuple[str, ...] = ("int4", "int8"), sensitivity_all: bool = True) -> LowbitResult:
+                   mixed_choices: tuple[str, ...] = ("int4", "int8"), sensitivity_all: bool = True,
+                   fit: dict | None = None) -> LowbitResult:
     """Convert a float .tflite/.onnx with the low-bit options (see the module docstring).
 
     weights      int8 or int4 (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights)
     activations  int8 or int16 (16x8)
     dynamic      hybrid model: int8 weights, float activations, no calibration needed
-    recover      any of "cle", "bias", "adaround" (AdaRound acts on INT4 weights)
+    recover      any of "cle", "bias", "adaround" (AdaRound acts on INT4 weights; with INT4 weights "bias"
+                 also re-measures the activation ranges on the weight-quantized model)
+    fit          extra AdaRound options (adaround.AdaRound: method, sweeps, scarce, scales, ...)
     mixed        per-layer precision search under ``flash`` / ``ram`` (bytes) and/or ``target_sqnr``, picking
                  among ``mixed_choices`` (int4, int8, int16, float; sensitivity is measured for all four unless
                  ``sensitivity_all`` is False)
@@ -232,20 +235,22 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
     if "adaround" in recover and weights != "int4" and not mixed:
         notes.append("adaround optimizes INT4 weights: with int8 weights it has nothing to do")
 
+    def base_model(g: Graph, ranges, m):
+        clip = weight_clip or "minmax"
+        if activations == "int16":
+            from edgeq.quantize.int16 import quantize_graph_16x8
+
+            return quantize_graph_16x8(g, ranges, io="float" if io == "float" else "int16", weight_clip=clip, means=m)
+        from edgeq.quantize.ptq import quantize_graph
+
+        return quantize_graph(g, ranges, io=io, weight_clip=clip, means=m)
+
     def quantize(g: Graph, use_cle: bool, use_bias: bool, use_ada: bool, calib_state=None):
         ranges, means = calib_state or calibrate_stats(g, cal, method, engine=engine, progress=progress,
                                                        exact=head_tensors(g),
                                                        model=tflite_bytes if g is graph else None)
         m = means if use_bias else None
-        clip = weight_clip or "minmax"
-        if activations == "int16":
-            from edgeq.quantize.int16 import quantize_graph_16x8
-
-            q = quantize_graph_16x8(g, ranges, io="float" if io == "float" else "int16", weight_clip=clip, means=m)
-        else:
-            from edgeq.quantize.ptq import quantize_graph
-
-            q = quantize_graph(g, ranges, io=io, weight_clip=clip, means=m)
+        q = base_model(g, ranges, m)
         if weights == "int4" and not mixed:
             from edgeq.quantize.int4 import apply_int4
 
@@ -253,8 +258,16 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
             if use_ada:
                 from edgeq.quantize.adaround import AdaRound
 
-                rounding = AdaRound(g, cal, qgraph=q, iters=adaround_iters)
+                # with bias correction on, AdaRound measures it on the partly quantized model's own inputs
+                rounding = AdaRound(g, cal, qgraph=q, iters=adaround_iters, bias=use_bias, **(fit or {}))
             apply_int4(g, q, clip=weight_clip or "mse", means=m, rounding=rounding)
+            if use_bias:  # INT4 weights move every layer's output distribution: ranges measured again
+                from edgeq.quantize.recalibrate import Replay, recalibrate
+
+                r2, _ = recalibrate(g, q, cal, method, engine=engine)
+                q2 = base_model(g, r2, m)
+                apply_int4(g, q2, clip=weight_clip or "mse", rounding=Replay(g, q))
+                q = q2
         return q, (ranges, means)
 
     # recovery passes, cumulative in pipeline order, each measured on the held-out samples
