@@ -9,7 +9,9 @@ The example is a small CNN trained on scikit-learn's digits (tools/make_example_
   3. runs the INT8 model on edgeq's C runtime (host build) and counts outputs bit-exact with LiteRT;
   4. runs it on an emulated Cortex-M4 board (qemu-an386, through edgeq.device): boots it, flashes the model,
      runs the test split, prints the per-op profile, compares the outputs byte for byte with LiteRT, stops it;
-  5. prints float accuracy, INT8 accuracy, top-1 agreement, output SQNR and the bit-exact count.
+  5. prints float accuracy, INT8 accuracy, top-1 agreement, output SQNR and the bit-exact count;
+  6. converts the .tflite to W4A8, 16x8 and dynamic range (tools/demo_lowbit.py) and checks each runs
+     byte-identical in LiteRT's reference kernels, runtime_c on the host and on the emulated board.
 """
 from __future__ import annotations
 
@@ -216,12 +218,22 @@ def main() -> int:
         table.add_row(r.source, r.engine, f"{r.float_acc:.2%}", f"{r.int8_acc:.2%}", f"{r.agreement:.2%}",
                       f"{r.sqnr:.1f} dB", r.note)
     console.print(table)
+
+    import demo_lowbit
+
+    src = EXAMPLES / SOURCES[0]
+    low = demo_lowbit.run_all(src, calibration_for(src, x_tr), x_te, y_te, run_float(src, x_te), BOARD,
+                              run_litert, sqnr_db)
+    console.print(demo_lowbit.table(low, BOARD))
     worst = min(r.int8_acc - r.float_acc for r in rows)
     ok = all(r.sqnr >= 20 for r in rows) and worst >= -0.02 and all(r.bit_exact for r in rows)
+    ok_low = all(r.ok for r in low)
     console.print("[green]demo passed[/]: INT8 within 2 points of float, SQNR >= 20 dB, runtime_c bit-exact "
-                  "with LiteRT" if ok else
-                  "[red]demo failed[/]: accuracy drop > 2 points, SQNR < 20 dB or runtime_c not bit-exact")
-    return 0 if ok else 1
+                  "with LiteRT; low-bit modes match LiteRT (hybrid within 1e-6) and give the host's bytes on the board"
+                  if ok and ok_low else
+                  "[red]demo failed[/]: accuracy drop > 2 points, SQNR < 20 dB, or runtime_c / the board not "
+                  "bit-exact")
+    return 0 if ok and ok_low else 1
 
 
 if __name__ == "__main__":
