@@ -39,7 +39,7 @@ bench-convert: setup bench-lowbit
 
 # Low-bit (16x8, W4A8, mixed) against TFLite's 16x8 PTQ and ai-edge-quantizer (the 'anchors' extra).
 bench-lowbit: setup
-	$(VPY) -m pip install -q -e '.[anchors]'
+	$(VPY) -m pip install -q -e '.[anchors,qat]'
 	$(VPY) tools/bench_lowbit.py
 
 bench-board: setup

@@ -4,7 +4,7 @@ bench_convert.py's data and folds (each fold held out in turn while the others c
 Rows per model (every quantized model runs in LiteRT's reference kernels on the held-out samples, against
 the float model run by LiteRT):
 - 16x8: edgeq (--activations int16 --recover bias --weight-clip) vs TFLite's 16x8 PTQ (calibration wrapper, activations int16, bias int64);
-- W4A8: edgeq (--weights int4 --recover cle,bias,adaround) vs ai-edge-quantizer's static recipe
+- W4A8: edgeq (--weights int4 --recover cle,bias,adaround[,tune]: tune when PyTorch imports) vs ai-edge-quantizer's static recipe
   (static_wi8_ai8 with 4-bit weights; its calibration needs a SignatureDef, added to the float model);
 - mixed: edgeq --mixed under a flash budget halfway between edgeq's W4A8 and W8A8 sizes.
 Targets: 16x8 >= anchor + 1 dB; W4A8 >= anchor + 5 dB and (ResNet-8) top-1 >= 0.85; mixed strictly between.
@@ -29,7 +29,11 @@ from bench_convert import MODELS, float_outputs, fold_assignment, load_items  # 
 from edgeq.quantize.lowbit import convert_lowbit  # noqa: E402
 from edgeq.quantize.report import run_quantized, sqnr_from_power  # noqa: E402
 
-RECOVER = ("cle", "bias", "adaround")
+from edgeq.quantize.tune import available as _tune_available  # noqa: E402
+
+# the whole-network tune pass when PyTorch imports (the 'qat' extra), else the layer-wise passes alone
+RECOVER = ("cle", "bias", "adaround", "tune") if _tune_available() else ("cle", "bias", "adaround")
+W4 = f"edgeq w4a8 ({','.join(RECOVER)})"
 
 
 def tflite_16x8(model_bytes: bytes, calib: np.ndarray) -> bytes:
@@ -133,7 +137,7 @@ def bench_model(model, zoo: Path, data: Path, folds: int, seed: int = 0, log=pri
         run("aeq w4a8", lambda: aeq_w4a8(src, calib))
         w8 = run("edgeq w8a8 (bias)", lambda: convert_lowbit(src, calib=calib, io="float", recover=("bias",),
                                                              holdout=0, measure_passes=False).model)
-        w4 = run("edgeq w4a8 (cle,bias,adaround)", lambda: convert_lowbit(
+        w4 = run(W4, lambda: convert_lowbit(
             src, calib=calib, io="float", weights="int4", recover=RECOVER, holdout=0, measure_passes=False).model)
         budget = (len(w8) + len(w4)) // 2
         stats.setdefault("_budget", []).append(budget)
@@ -170,9 +174,9 @@ def print_table(rows: list[dict]) -> None:
             return None if by[a]["sqnr_db"] is None or by[b]["sqnr_db"] is None else by[a]["sqnr_db"] - by[b]["sqnr_db"]
 
         d16 = diff("edgeq 16x8 (bias, mse clip)", "tflite 16x8")
-        d4 = diff("edgeq w4a8 (cle,bias,adaround)", "aeq w4a8")
+        d4 = diff(W4, "aeq w4a8")
         mixed = by["edgeq mixed (halfway flash)"]
-        lo, hi = by["edgeq w4a8 (cle,bias,adaround)"]["sqnr_db"], by["edgeq w8a8 (bias)"]["sqnr_db"]
+        lo, hi = by[W4]["sqnr_db"], by["edgeq w8a8 (bias)"]["sqnr_db"]
         between = lo < mixed["sqnr_db"] < hi
         closer = mixed["sqnr_db"] - lo > hi - mixed["sqnr_db"]
         t16 = "anchor failed" if d16 is None else f"{d16:+.2f} dB vs TFLite ({'ok' if d16 >= 1 else 'MISSED'} >= +1)"
@@ -194,6 +198,7 @@ def main() -> None:
     args = ap.parse_args()
     data = args.zoo.parent / "data"
     rows = []
+    print(f"W4A8 recovery: {','.join(RECOVER)}" + ("" if "tune" in RECOVER else " (PyTorch missing: no tune)"))
     order = args.models.split(",")
     for name in order:
         m = next(m for m in MODELS if m.name == name)

@@ -18,18 +18,23 @@ import numpy as np
 from edgeq.errors import CalibrationError, EdgeqError
 from edgeq.model.ir import Graph
 
-RECOVERY = ("cle", "bias", "adaround")  # applied in this order
+RECOVERY = ("cle", "bias", "adaround", "tune")  # applied in this order
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
 
 
 def parse_recover(text: str | None) -> tuple[str, ...]:
-    """"cle,bias,adaround" → the passes in pipeline order; EdgeqError naming an unknown one."""
+    """"cle,bias,adaround" → the passes in pipeline order; EdgeqError naming an unknown one (or "tune"
+    without PyTorch)."""
     if not text:
         return ()
     names = [s.strip().lower() for s in text.split(",") if s.strip()]
     bad = [n for n in names if n not in RECOVERY]
     if bad:
         raise EdgeqError(f"unknown recovery pass {bad[0]!r} (choose from {', '.join(RECOVERY)})")
+    if "tune" in names:
+        from edgeq.quantize.tune import _torch
+
+        _torch()  # one-line EdgeqError when PyTorch is missing
     return tuple(n for n in RECOVERY if n in names)
 
 
@@ -154,7 +159,7 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
                    holdout: float = 0.2, engine: str = "auto", progress: bool = False,
                    adaround_iters: int = 300, measure_passes: bool = True,
                    mixed_choices: tuple[str, ...] = ("int4", "int8"), sensitivity_all: bool = True,
-                   fit: dict | None = None) -> LowbitResult:
+                   fit: dict | None = None, tune_opts: dict | None = None) -> LowbitResult:
     """Convert a float .tflite/.onnx with the low-bit options (see the module docstring).
 
     weights      int8 or int4 (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights)
@@ -163,6 +168,8 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
     recover      any of "cle", "bias", "adaround" (AdaRound acts on INT4 weights; with INT4 weights "bias"
                  also re-measures the activation ranges on the weight-quantized model)
     fit          extra AdaRound options (adaround.AdaRound: method, sweeps, scarce, scales, ...)
+    recover "tune" (needs PyTorch) fits the INT4 roundings and biases of the whole quantized graph to the float
+                 model's output after the layer-wise passes (tune.tune; ``tune_opts``: steps, lr, lam, ...)
     mixed        per-layer precision search under ``flash`` / ``ram`` (bytes) and/or ``target_sqnr``, picking
                  among ``mixed_choices`` (int4, int8, int16, float; sensitivity is measured for all four unless
                  ``sensitivity_all`` is False)
@@ -245,7 +252,12 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
 
         return quantize_graph(g, ranges, io=io, weight_clip=clip, means=m)
 
-    def quantize(g: Graph, use_cle: bool, use_bias: bool, use_ada: bool, calib_state=None):
+    if "tune" in recover:
+        from edgeq.quantize.tune import _torch
+
+        _torch()
+
+    def quantize(g: Graph, use_cle: bool, use_bias: bool, use_ada: bool, calib_state=None, use_tune=False):
         ranges, means = calib_state or calibrate_stats(g, cal, method, engine=engine, progress=progress,
                                                        exact=head_tensors(g),
                                                        model=tflite_bytes if g is graph else None)
@@ -268,6 +280,14 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
                 q2 = base_model(g, r2, m)
                 apply_int4(g, q2, clip=weight_clip or "mse", rounding=Replay(g, q))
                 q = q2
+        if use_tune:
+            from edgeq.quantize.tune import tune
+
+            q, info = tune(graph, g, q, cal, **(tune_opts or {}))
+            notes.append(f"tune: {info['flipped']} INT4 roundings changed, calibration objective "
+                         f"{info['objective_before']:.4g} -> {info['objective_after']:.4g}, held-back "
+                         f"{info['holdback_before']:.4g} -> {info['holdback_after']:.4g}: "
+                         f"{'kept' if info['kept'] else 'not kept'} ({info['seconds']:.1f} s)")
         return q, (ranges, means)
 
     # recovery passes, cumulative in pipeline order, each measured on the held-out samples
@@ -287,7 +307,7 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
         key = "cle" if use_cle else "plain"
         if key not in state:
             state[key] = None
-        q, state[key] = quantize(g, use_cle, "bias" in st, "adaround" in st, state[key])
+        q, state[key] = quantize(g, use_cle, "bias" in st, "adaround" in st, state[key], "tune" in st)
         if measure_passes or st == stages[-1]:
             sq, top1, _ = evaluate(graph, q, held)
             passes.append({"pass": "+".join(st) if st else "none", "sqnr_db": sq, "top1": top1})
