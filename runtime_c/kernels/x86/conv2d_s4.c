@@ -18,90 +18,24 @@
 
 #include "x86_common.h"
 #include "eq_kernels_lowbit.h"
+#include "conv_layout.h"
 
-#define MR 4              /* output pixels per micro-kernel call */
-#define BLOCK_BYTES 16384 /* im2col block kept within L1 */
+#define MR 4 /* output pixels per micro-kernel call */
 
-typedef struct {
-  int32_t K, K8;                     /* taps per filter row, rounded up to 8 */
-  int32_t fc, groups, per_group, N8; /* channels per group, rounded up to 8 */
-  int32_t N, M, MB;
-} conv_dims;
+typedef eq_conv_dims conv_dims;
+typedef eq_conv_s4_view packed_view;
 
-static int supported(const eq_conv_params *p) {
-  return p->act_min >= -128 && p->act_max <= 127 && eq_offset_fits_s8_zero_point(p->input_offset);
+/* Taps in groups of 8, channels in blocks of 8: the panel is [Kp/8][Np/8][32 bytes], byte 4c + t of a cell
+ * holding w + 8 of channel c at tap t in its low nibble, at tap t + 4 in its high one. */
+static void place(uint8_t *panel, const conv_dims *d, int32_t n, int32_t k, int32_t w) {
+  const size_t at = ((size_t)(k >> 3) * (d->Np / 8) + (size_t)(n >> 3)) * 32 + (size_t)(n & 7) * 4 + (k & 3);
+  panel[at] |= (uint8_t)((uint32_t)(w + 8) << ((k & 4) ? 4 : 0));
 }
 
-static conv_dims get_dims(const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
-  conv_dims d;
-  d.fc = fs->c;
-  d.groups = is->c / fs->c;
-  d.N = os->c;
-  d.per_group = d.N / d.groups;
-  d.N8 = EQ_ROUND_UP(d.per_group, 8);
-  d.K = fs->h * fs->w * fs->c;
-  d.K8 = EQ_ROUND_UP(d.K, 8);
-  d.M = os->n * os->h * os->w;
-  int32_t mb = (BLOCK_BYTES / d.K8) / MR * MR;
-  if (mb < MR) mb = MR;
-  if (mb > EQ_ROUND_UP(d.M, MR)) mb = EQ_ROUND_UP(d.M, MR);
-  d.MB = mb;
-  return d;
-}
-
-/* Per group: the panel [K8/8][N8/8][32 bytes], then per channel (N8 a group) the corrected bias,
- * multiplier, left and right shift. */
-typedef struct {
-  uint8_t *pw;
-  int32_t *corr, *qm, *ql, *qr;
-} packed_view;
-
-static size_t panel_bytes(const conv_dims *d) { return (size_t)d->K8 * d->N8 / 2; }
-
-static size_t packed_bytes(const conv_dims *d) {
-  return 64 + (size_t)d->groups * (panel_bytes(d) + 4 * sizeof(int32_t) * d->N8);
-}
-
-static packed_view view_of(void *base, const conv_dims *d) {
-  packed_view v;
-  v.pw = (uint8_t *)EQ_ALIGN64(base);
-  v.corr = (int32_t *)(v.pw + (size_t)d->groups * panel_bytes(d));
-  const size_t n = (size_t)d->groups * d->N8;
-  v.qm = v.corr + n, v.ql = v.qm + n, v.qr = v.ql + n;
-  return v;
-}
-
-/* Scratch of a run: the im2col block (MB rows of K8 bytes) and its rows' sums. */
-static size_t block_bytes(const conv_dims *d) { return (size_t)d->MB * d->K8 + 4 * (size_t)d->MB; }
-
+/* The bias takes input_offset * sum(w): the micro-kernel sums (w + 8) x and subtracts 8 * sum(x). */
 static void pack_all(const eq_conv_params *p, const eq_channel_quant *q, const uint8_t *f, const int32_t *bias,
                      const conv_dims *d, packed_view *v) {
-  memset(v->pw, 0, (size_t)d->groups * panel_bytes(d));
-  for (int32_t g = 0; g < d->groups; g++) {
-    uint8_t *panel = v->pw + (size_t)g * panel_bytes(d);
-    for (int32_t n = 0; n < d->N8; n++) {
-      const size_t i = (size_t)g * d->N8 + n;
-      const int32_t c = g * d->per_group + n;
-      if (n >= d->per_group) {
-        v->corr[i] = v->qm[i] = v->ql[i] = v->qr[i] = 0;
-        continue;
-      }
-      const int64_t row = (int64_t)c * d->K;
-      int32_t sum = 0;
-      for (int32_t k = 0; k < d->K; k++) {
-        const int32_t w = eq_s4_at(f, row + k);
-        sum += w;
-        const size_t at = ((size_t)(k >> 3) * (d->N8 / 8) + (size_t)(n >> 3)) * 32 + (size_t)(n & 7) * 4 + (k & 3);
-        panel[at] |= (uint8_t)((uint32_t)(w + 8) << ((k & 4) ? 4 : 0));
-      }
-      const uint32_t b = bias ? (uint32_t)bias[c] : 0u;
-      v->corr[i] = (int32_t)(b + (uint32_t)p->input_offset * (uint32_t)sum);
-      const int32_t s = q->shift[c];
-      v->qm[i] = q->multiplier[c];
-      v->ql[i] = s > 0 ? s : 0;
-      v->qr[i] = s > 0 ? 0 : -s;
-    }
-  }
+  eq_conv_s4_pack(q, f, bias, d, p->input_offset, place, v);
 }
 
 /* Sum of n int8 (n a multiple of 8), as sums of x + 128 (vpsadbw) less 128 n. */
@@ -121,17 +55,17 @@ static EQ_AVX2 int32_t sum_s8(const int8_t *x, int32_t n) {
   return (int32_t)(total - 128 * (int64_t)n);
 }
 
-/* Rows [m0, m0 + rows) of group g's im2col matrix, K8 int8 each, and their sums; rows past M are zero. */
+/* Rows [m0, m0 + rows) of group g's im2col matrix, Kp int8 each, and their sums; rows past M are zero. */
 static EQ_AVX2 void im2col(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
                            const int8_t *in, const conv_dims *d, int32_t m0, int32_t rows, int32_t g, int8_t *A,
                            int32_t *sums) {
   const int pad = -p->input_offset; /* the input zero point */
   const int32_t C = is->c, fc = d->fc, run = fs->w * fc;
   for (int32_t r = 0; r < rows; r++) {
-    int8_t *row = A + (size_t)r * d->K8, *dst = row;
+    int8_t *row = A + (size_t)r * d->Kp, *dst = row;
     const int32_t m = m0 + r;
     if (m >= d->M) {
-      memset(row, 0, (size_t)d->K8);
+      memset(row, 0, (size_t)d->Kp);
       sums[r] = 0;
       continue;
     }
@@ -157,8 +91,8 @@ static EQ_AVX2 void im2col(const eq_conv_params *p, const eq_shape4 *is, const e
           memcpy(dst + kx * fc, src + (size_t)ix * C, (size_t)fc);
       }
     }
-    memset(row + d->K, 0, (size_t)(d->K8 - d->K));
-    sums[r] = sum_s8(row, d->K8);
+    memset(row + d->K, 0, (size_t)(d->Kp - d->K));
+    sums[r] = sum_s8(row, d->Kp);
   }
 }
 
@@ -179,10 +113,10 @@ EQ_INLINE EQ_AVX2 void micro_kernel(const int8_t *A, const int32_t *sums, const 
 #pragma GCC unroll 2
     for (int j = 0; j < nv; j++) acc[r][j] = _mm256_setzero_si256();
   const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-  const size_t step = (size_t)d->N8 * 4; /* panel bytes per 8 taps */
+  const size_t step = (size_t)d->Np * 4; /* panel bytes per 8 taps */
   const uint8_t *wp = panel + (size_t)n0 * 4;
   const int8_t *a = A;
-  for (int32_t k8 = 0; k8 < d->K8 / 8; k8++, wp += step, a += 8) {
+  for (int32_t k8 = 0; k8 < d->Kp / 8; k8++, wp += step, a += 8) {
     __m256i w0[2], w1[2];
 #pragma GCC unroll 2
     for (int j = 0; j < nv; j++) {
@@ -192,7 +126,7 @@ EQ_INLINE EQ_AVX2 void micro_kernel(const int8_t *A, const int32_t *sums, const 
     }
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++) {
-      const __m256i x0 = bcast32(a + (size_t)r * d->K8), x1 = bcast32(a + (size_t)r * d->K8 + 4);
+      const __m256i x0 = bcast32(a + (size_t)r * d->Kp), x1 = bcast32(a + (size_t)r * d->Kp + 4);
 #pragma GCC unroll 2
       for (int j = 0; j < nv; j++)
         acc[r][j] = _mm256_add_epi32(
@@ -234,21 +168,22 @@ static EQ_AVX2 void micro_kernel_2(const int8_t *A, const int32_t *sums, const u
 
 /* Every block of output pixels and group: im2col, then the micro-kernels over the group's channels. */
 static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
-                       const int8_t *in, const conv_dims *dp, const packed_view *v, int8_t *A, int8_t *out) {
+                       const int8_t *in, const conv_dims *dp, const packed_view *v, void *block, int8_t *out) {
   const conv_dims d = *dp;
-  int32_t *sums = (int32_t *)(A + (size_t)d.MB * d.K8);
+  int8_t *A = (int8_t *)block;
+  int32_t *sums = (int32_t *)(A + (size_t)d.MB * d.Kp);
   for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
     const int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
     const int32_t padded = EQ_ROUND_UP(rows, MR);
     for (int32_t g = 0; g < d.groups; g++) {
       im2col(p, is, fs, os, in, &d, m0, padded, g, A, sums);
-      const uint8_t *panel = v->pw + (size_t)g * panel_bytes(&d);
-      const size_t ch0 = (size_t)g * d.N8;
-      for (int32_t n0 = 0; n0 < d.N8; n0 += 16)
+      const uint8_t *panel = v->pw + (size_t)g * eq_conv_s4_panel_bytes(&d);
+      const size_t ch0 = (size_t)g * d.Np;
+      for (int32_t n0 = 0; n0 < d.Np; n0 += 16)
         for (int32_t r = 0; r < padded; r += MR) {
-          const int8_t *a = A + (size_t)r * d.K8;
+          const int8_t *a = A + (size_t)r * d.Kp;
           int8_t *o = out + (size_t)(m0 + r) * d.N + (size_t)g * d.per_group;
-          if (d.N8 - n0 >= 16)
+          if (d.Np - n0 >= 16)
             micro_kernel_2(a, sums + r, panel, &d, n0, rows - r, v, ch0, p, o);
           else
             micro_kernel_1(a, sums + r, panel, &d, n0, rows - r, v, ch0, p, o);
@@ -257,53 +192,39 @@ static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_sh
   }
 }
 
+static const eq_conv_s4_kernel kernel = {8, 8, MR, 4, pack_all, run_blocks};
+
 size_t eq_conv2d_s4_avx2_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                       const eq_shape4 *os) {
-  if (!supported(p)) return 0;
-  const conv_dims d = get_dims(is, fs, os);
-  return packed_bytes(&d) + block_bytes(&d);
+  return eq_conv_s4_scratch_size(&kernel, p, is, fs, os);
 }
 
 void eq_conv2d_s4_avx2(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const int8_t *in,
                        const eq_shape4 *fs, const uint8_t *filter, const int32_t *bias, const eq_shape4 *os,
                        int8_t *out, void *scratch) {
-  if (!supported(p)) {
-    eq_conv2d_s4(p, q, is, in, fs, filter, bias, os, out);
-    return;
-  }
-  const conv_dims d = get_dims(is, fs, os);
-  packed_view v = view_of(scratch, &d);
-  pack_all(p, q, filter, bias, &d, &v);
-  run_blocks(p, is, fs, os, in, &d, &v, (int8_t *)(v.qr + (size_t)d.groups * d.N8), out);
+  eq_conv_s4_run(&kernel, p, q, is, in, fs, filter, bias, os, out, scratch);
 }
 
-/* ---- the same with the panel built once at prepare (filter: the packed INT4 bytes) ---- */
+/* ---- the same with the panel built once at prepare ---- */
 
 static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
-  if (!supported(p)) return 0;
-  const conv_dims d = get_dims(is, fs, os);
-  return packed_bytes(&d);
+  return eq_conv_s4_pack_size(&kernel, p, is, fs, os);
 }
 
 static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
                  const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
-  const conv_dims d = get_dims(is, fs, os);
-  packed_view v = view_of(packed, &d);
-  pack_all(p, q, (const uint8_t *)filter, bias, &d, &v);
+  eq_conv_s4_pack_into(&kernel, p, q, is, fs, filter, bias, os, packed);
 }
 
 static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                   const eq_shape4 *os) {
   (void)p;
-  const conv_dims d = get_dims(is, fs, os);
-  return 64 + block_bytes(&d);
+  return eq_conv_s4_packed_scratch_size(&kernel, is, fs, os);
 }
 
 static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
                        const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
-  const conv_dims d = get_dims(is, fs, os);
-  packed_view v = view_of((void *)packed, &d);
-  run_blocks(p, is, fs, os, in, &d, &v, (int8_t *)EQ_ALIGN64(scratch), out);
+  eq_conv_s4_run_packed(&kernel, p, is, in, fs, packed, os, out, scratch);
 }
 
 const eq_conv_pack eq_conv2d_s4_avx2_pack = {pack_size, pack, packed_scratch_size, run_packed};

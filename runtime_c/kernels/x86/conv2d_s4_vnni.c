@@ -17,152 +17,24 @@
 
 #include "x86_common.h"
 #include "eq_kernels_lowbit.h"
+#include "conv_layout.h"
 
-#define MR 6              /* output pixels per micro-kernel call (12 for up to 32 channels) */
-#define BLOCK_BYTES 16384 /* im2col block kept within L1 */
+#define MR 6 /* output pixels per micro-kernel call (12 for up to 32 channels) */
 
-typedef struct {
-  int32_t K, K4;                      /* taps per filter row, rounded up to 4 */
-  int32_t fc, groups, per_group, N16; /* channels per group, rounded up to 16 */
-  int32_t N, M, MB;
-} conv_dims;
+typedef eq_conv_dims conv_dims;
+typedef eq_conv_s4_view packed_view;
 
-static int supported(const eq_conv_params *p) {
-  return p->act_min >= -128 && p->act_max <= 127 && eq_offset_fits_s8_zero_point(p->input_offset);
+/* Taps in groups of 4, channels in blocks of 16: the panel is [Kp/4][Np/16][32 bytes], byte 4c + t of a
+ * cell holding tap t of channel c in its low nibble, of channel c + 8 in its high one. */
+static void place(uint8_t *panel, const conv_dims *d, int32_t n, int32_t k, int32_t w) {
+  const size_t at = ((size_t)(k >> 2) * (d->Np / 16) + (size_t)(n >> 4)) * 32 + (size_t)(n & 7) * 4 + (k & 3);
+  panel[at] |= (uint8_t)(((uint32_t)w & 0xFu) << ((n & 8) ? 4 : 0));
 }
 
-static conv_dims get_dims(const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
-  conv_dims d;
-  d.fc = fs->c;
-  d.groups = is->c / fs->c;
-  d.N = os->c;
-  d.per_group = d.N / d.groups;
-  d.N16 = EQ_ROUND_UP(d.per_group, 16);
-  d.K = fs->h * fs->w * fs->c;
-  d.K4 = EQ_ROUND_UP(d.K, 4);
-  d.M = os->n * os->h * os->w;
-  int32_t mb = (BLOCK_BYTES / d.K4) / MR * MR;
-  if (mb < MR) mb = MR;
-  if (mb > EQ_ROUND_UP(d.M, MR)) mb = EQ_ROUND_UP(d.M, MR);
-  d.MB = mb;
-  return d;
-}
-
-/* Per group: the panel [K4/4][N16/16][32 bytes], then per channel (N16 a group) the corrected bias,
- * multiplier, left and right shift. */
-typedef struct {
-  uint8_t *pw;
-  int32_t *corr, *qm, *ql, *qr;
-} packed_view;
-
-static size_t panel_bytes(const conv_dims *d) { return (size_t)d->K4 * d->N16 / 2; }
-
-static size_t packed_bytes(const conv_dims *d) {
-  return 64 + (size_t)d->groups * (panel_bytes(d) + 4 * sizeof(int32_t) * d->N16);
-}
-
-static packed_view view_of(void *base, const conv_dims *d) {
-  packed_view v;
-  v.pw = (uint8_t *)EQ_ALIGN64(base);
-  v.corr = (int32_t *)(v.pw + (size_t)d->groups * panel_bytes(d));
-  const size_t n = (size_t)d->groups * d->N16;
-  v.qm = v.corr + n, v.ql = v.qm + n, v.qr = v.ql + n;
-  return v;
-}
-
-static size_t block_bytes(const conv_dims *d) { return (size_t)d->MB * d->K4; }
-
-/* The panel, and per channel bias + (input_offset - 128) * sum(w) (wrapping as the reference's bias
- * add) and the requantization constants. */
+/* The bias takes (input_offset - 128) * sum(w): the micro-kernel sums (x + 128) w. */
 static void pack_all(const eq_conv_params *p, const eq_channel_quant *q, const uint8_t *f, const int32_t *bias,
                      const conv_dims *d, packed_view *v) {
-  memset(v->pw, 0, (size_t)d->groups * panel_bytes(d));
-  for (int32_t g = 0; g < d->groups; g++) {
-    uint8_t *panel = v->pw + (size_t)g * panel_bytes(d);
-    for (int32_t n = 0; n < d->N16; n++) {
-      const size_t i = (size_t)g * d->N16 + n;
-      const int32_t c = g * d->per_group + n;
-      if (n >= d->per_group) {
-        v->corr[i] = v->qm[i] = v->ql[i] = v->qr[i] = 0;
-        continue;
-      }
-      const int64_t row = (int64_t)c * d->K;
-      int32_t sum = 0;
-      for (int32_t k = 0; k < d->K; k++) {
-        const int32_t w = eq_s4_at(f, row + k);
-        sum += w;
-        const size_t at = ((size_t)(k >> 2) * (d->N16 / 16) + (size_t)(n >> 4)) * 32 + (size_t)(n & 7) * 4 + (k & 3);
-        panel[at] |= (uint8_t)(((uint32_t)w & 0xFu) << ((n & 8) ? 4 : 0));
-      }
-      const uint32_t b = bias ? (uint32_t)bias[c] : 0u;
-      v->corr[i] = (int32_t)(b + (uint32_t)(p->input_offset - 128) * (uint32_t)sum);
-      const int32_t s = q->shift[c];
-      v->qm[i] = q->multiplier[c];
-      v->ql[i] = s > 0 ? s : 0;
-      v->qr[i] = s > 0 ? 0 : -s;
-    }
-  }
-}
-
-EQ_INLINE EQ_AVX512 void copy_xor(uint8_t *dst, const int8_t *src, int32_t n) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  for (; n > 0; n -= 64, src += 64, dst += 64) {
-    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
-    _mm512_mask_storeu_epi8(dst, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, src), flip));
-  }
-}
-
-EQ_INLINE EQ_AVX512 void fill(uint8_t *dst, uint8_t v, int32_t n) {
-  const __m512i vv = _mm512_set1_epi8((char)v);
-  for (; n > 0; n -= 64, dst += 64) {
-    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
-    _mm512_mask_storeu_epi8(dst, k, vv);
-  }
-}
-
-/* Rows [m0, m0 + rows) of group g's im2col matrix, K4 bytes each; rows past M are zero. */
-static EQ_AVX512 void im2col(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                             const eq_shape4 *os, const int8_t *in, const conv_dims *d, int32_t m0, int32_t rows,
-                             int32_t g, uint8_t *A) {
-  const uint8_t pad = (uint8_t)(128 - p->input_offset); /* the zero point, plus 128 */
-  const int32_t C = is->c, fc = d->fc, run = fs->w * fc;
-  for (int32_t r = 0; r < rows; r++) {
-    uint8_t *dst = A + (size_t)r * d->K4;
-    const int32_t m = m0 + r;
-    if (m >= d->M) {
-      memset(dst, 0, (size_t)d->K4);
-      continue;
-    }
-    const int32_t b = m / (os->h * os->w), oy = (m / os->w) % os->h, ox = m % os->w;
-    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    const int contiguous = d->groups == 1 && p->dilation_w == 1 && ix0 >= 0 && ix0 + fs->w <= is->w;
-    for (int32_t ky = 0; ky < fs->h; ky++, dst += run) {
-      const int32_t iy = iy0 + ky * p->dilation_h;
-      if (iy < 0 || iy >= is->h) {
-        fill(dst, pad, run);
-        continue;
-      }
-      const int8_t *src = in + ((size_t)b * is->h + iy) * is->w * C + (size_t)g * fc;
-      if (contiguous) {
-        copy_xor(dst, src + (size_t)ix0 * C, run);
-        continue;
-      }
-      for (int32_t kx = 0; kx < fs->w; kx++) {
-        const int32_t ix = ix0 + kx * p->dilation_w;
-        if (ix < 0 || ix >= is->w)
-          fill(dst + kx * fc, pad, fc);
-        else
-          copy_xor(dst + kx * fc, src + (size_t)ix * C, fc);
-      }
-    }
-    for (int32_t k = d->K; k < d->K4; k++) A[(size_t)r * d->K4 + k] = 0;
-  }
-}
-
-EQ_INLINE EQ_AVX512 __m512i bcast32(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
+  eq_conv_s4_pack(q, f, bias, d, p->input_offset - 128, place, v);
 }
 
 /* MR rows of A times nv * 16 channels [n0, ...) of a group's panel, requantized into out (the group's
@@ -176,10 +48,10 @@ EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const uint8_t *panel, co
 #pragma GCC unroll 4
     for (int j = 0; j < nv; j++) acc[r][j] = _mm512_setzero_si512();
   const __m512i high = _mm512_set1_epi8((char)0xF0);
-  const size_t step = (size_t)d->N16 * 2; /* panel bytes per 4 taps */
+  const size_t step = (size_t)d->Np * 2; /* panel bytes per 4 taps */
   const uint8_t *wp = panel + (size_t)n0 * 2;
   const uint8_t *a = A;
-  for (int32_t k4 = 0; k4 < d->K4 / 4; k4++, wp += step, a += 4) {
+  for (int32_t k4 = 0; k4 < d->Kp / 4; k4++, wp += step, a += 4) {
     __m512i w[4];
 #pragma GCC unroll 4
     for (int j = 0; j < nv; j++) {
@@ -188,7 +60,7 @@ EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const uint8_t *panel, co
     }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
-      const __m512i x = bcast32(a + (size_t)r * d->K4);
+      const __m512i x = eq512_bcast32(a + (size_t)r * d->Kp);
 #pragma GCC unroll 4
       for (int j = 0; j < nv; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, w[j]);
     }
@@ -230,19 +102,20 @@ MK_NV(4, 6)
 
 /* Every block of output pixels and group: im2col, then the micro-kernels over the group's channels. */
 static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os,
-                       const int8_t *in, const conv_dims *dp, const packed_view *v, uint8_t *A, int8_t *out) {
+                       const int8_t *in, const conv_dims *dp, const packed_view *v, void *block, int8_t *out) {
   const conv_dims d = *dp;
+  uint8_t *A = (uint8_t *)block;
   for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
     const int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
     const int32_t padded = EQ_ROUND_UP(rows, MR);
     for (int32_t g = 0; g < d.groups; g++) {
-      im2col(p, is, fs, os, in, &d, m0, padded, g, A);
-      const uint8_t *panel = v->pw + (size_t)g * panel_bytes(&d);
-      const size_t ch0 = (size_t)g * d.N16;
-      for (int32_t n0 = 0; n0 < d.N16; n0 += 64) {
-        const int nv = (d.N16 - n0) / 16;
+      eq512_im2col_u8(p, is, fs, os, in, &d, m0, padded, g, A);
+      const uint8_t *panel = v->pw + (size_t)g * eq_conv_s4_panel_bytes(&d);
+      const size_t ch0 = (size_t)g * d.Np;
+      for (int32_t n0 = 0; n0 < d.Np; n0 += 64) {
+        const int nv = (d.Np - n0) / 16;
         for (int32_t r = 0; r < padded;) {
-          const uint8_t *a = A + (size_t)r * d.K4;
+          const uint8_t *a = A + (size_t)r * d.Kp;
           int8_t *o = out + (size_t)(m0 + r) * d.N + (size_t)g * d.per_group;
           const int32_t valid = rows - r;
           const int twelve = nv <= 2 && padded - r >= 2 * MR;
@@ -265,53 +138,39 @@ static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_sh
   }
 }
 
+static const eq_conv_s4_kernel kernel = {4, 16, MR, 0, pack_all, run_blocks};
+
 size_t eq_conv2d_s4_avx512vnni_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                             const eq_shape4 *os) {
-  if (!supported(p)) return 0;
-  const conv_dims d = get_dims(is, fs, os);
-  return packed_bytes(&d) + block_bytes(&d);
+  return eq_conv_s4_scratch_size(&kernel, p, is, fs, os);
 }
 
-void eq_conv2d_s4_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,
-                             const int8_t *in, const eq_shape4 *fs, const uint8_t *filter, const int32_t *bias,
-                             const eq_shape4 *os, int8_t *out, void *scratch) {
-  if (!supported(p)) {
-    eq_conv2d_s4(p, q, is, in, fs, filter, bias, os, out);
-    return;
-  }
-  const conv_dims d = get_dims(is, fs, os);
-  packed_view v = view_of(scratch, &d);
-  pack_all(p, q, filter, bias, &d, &v);
-  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)(v.qr + (size_t)d.groups * d.N16), out);
+void eq_conv2d_s4_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const int8_t *in,
+                             const eq_shape4 *fs, const uint8_t *filter, const int32_t *bias, const eq_shape4 *os,
+                             int8_t *out, void *scratch) {
+  eq_conv_s4_run(&kernel, p, q, is, in, fs, filter, bias, os, out, scratch);
 }
 
-/* ---- the same with the panel built once at prepare (filter: the packed INT4 bytes) ---- */
+/* ---- the same with the panel built once at prepare ---- */
 
 static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
-  if (!supported(p)) return 0;
-  const conv_dims d = get_dims(is, fs, os);
-  return packed_bytes(&d);
+  return eq_conv_s4_pack_size(&kernel, p, is, fs, os);
 }
 
 static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
                  const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
-  const conv_dims d = get_dims(is, fs, os);
-  packed_view v = view_of(packed, &d);
-  pack_all(p, q, (const uint8_t *)filter, bias, &d, &v);
+  eq_conv_s4_pack_into(&kernel, p, q, is, fs, filter, bias, os, packed);
 }
 
 static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                   const eq_shape4 *os) {
   (void)p;
-  const conv_dims d = get_dims(is, fs, os);
-  return 64 + block_bytes(&d);
+  return eq_conv_s4_packed_scratch_size(&kernel, is, fs, os);
 }
 
 static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
                        const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
-  const conv_dims d = get_dims(is, fs, os);
-  packed_view v = view_of((void *)packed, &d);
-  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)EQ_ALIGN64(scratch), out);
+  eq_conv_s4_run_packed(&kernel, p, is, in, fs, packed, os, out, scratch);
 }
 
 const eq_conv_pack eq_conv2d_s4_avx512vnni_pack = {pack_size, pack, packed_scratch_size, run_packed};

@@ -9,26 +9,14 @@
 
 #include "x86_common.h"
 #include "x86_kernels.h"
+#include "conv_layout.h"
 
-#define MR 6                 /* output pixels per micro-kernel call */
-#define BLOCK_BYTES 16384    /* im2col block kept within L1 */
+#define MR 6 /* output pixels per micro-kernel call */
 
-typedef struct {
-  int32_t K, K4, N, N16, M, MB;
-} conv_dims;
+typedef eq_conv_dims conv_dims; /* one group: fc = C, per_group = N */
 
-static conv_dims get_dims(const eq_shape4 *fs, const eq_shape4 *os) {
-  conv_dims d;
-  d.K = fs->h * fs->w * fs->c;
-  d.K4 = EQ_ROUND_UP(d.K, 4);
-  d.N = os->c;
-  d.N16 = EQ_ROUND_UP(d.N, 16);
-  d.M = os->n * os->h * os->w;
-  int32_t mb = (BLOCK_BYTES / d.K4) / MR * MR;
-  if (mb < MR) mb = MR;
-  if (mb > EQ_ROUND_UP(d.M, MR)) mb = EQ_ROUND_UP(d.M, MR);
-  d.MB = mb;
-  return d;
+static conv_dims get_dims(const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
+  return eq_conv_dims_of(is, fs, os, 4, 16, MR);
 }
 
 static int supported(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
@@ -36,47 +24,47 @@ static int supported(const eq_conv_params *p, const eq_shape4 *is, const eq_shap
          eq_offset_fits_s8_zero_point(p->input_offset);
 }
 
-/* Packed weights [K/4][N16][4] then per channel corr, multiplier, left and right shift (N16 each). */
+/* Packed weights [Kp/4][Np][4] then per channel corr, multiplier, left and right shift (Np each). */
 typedef struct {
   int8_t *pw;
   int32_t *corr, *qm, *ql, *qr;
 } packed_view;
 
-static size_t packed_bytes(const conv_dims *d) { return 64 + (size_t)d->K4 * d->N16 + 4 * sizeof(int32_t) * d->N16; }
+static size_t packed_bytes(const conv_dims *d) { return 64 + (size_t)d->Kp * d->Np + 4 * sizeof(int32_t) * d->Np; }
 
 static packed_view view_of(void *base, const conv_dims *d) {
   packed_view v;
   v.pw = (int8_t *)EQ_ALIGN64(base);
-  v.corr = (int32_t *)(v.pw + (size_t)d->K4 * d->N16);
-  v.qm = v.corr + d->N16, v.ql = v.qm + d->N16, v.qr = v.ql + d->N16;
+  v.corr = (int32_t *)(v.pw + (size_t)d->Kp * d->Np);
+  v.qm = v.corr + d->Np, v.ql = v.qm + d->Np, v.qr = v.ql + d->Np;
   return v;
 }
 
 size_t eq_conv2d_s8_avx512vnni_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                             const eq_shape4 *os) {
   if (!supported(p, is, fs, os)) return eq_conv2d_s8_scratch_size(p, is, fs, os);
-  conv_dims d = get_dims(fs, os);
-  return packed_bytes(&d) + (size_t)d.MB * d.K4;
+  conv_dims d = get_dims(is, fs, os);
+  return packed_bytes(&d) + (size_t)d.MB * d.Kp;
 }
 
-/* pw[(k4 * N16 + n) * 4 + j] = filter[n][4 * k4 + j], zero outside [N) x [K). Repacked at every call
+/* pw[(k4 * Np + n) * 4 + j] = filter[n][4 * k4 + j], zero outside [N) x [K). Repacked at every call
  * (the kernel signature has no prepare step), so the common K % 4 == 0 case gathers 16 rows at once. */
 static EQ_AVX512 void pack_weights(const int8_t *f, const conv_dims *d, int8_t *pw) {
   if (d->K % 4 == 0) {
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32(d->K));
-    for (int32_t n0 = 0; n0 < d->N16; n0 += 16) {
+    for (int32_t n0 = 0; n0 < d->Np; n0 += 16) {
       const __mmask16 k = eq512_mask(d->N - n0);
       const int8_t *src = f + (size_t)n0 * d->K;
-      for (int32_t k4 = 0; k4 < d->K4 / 4; k4++)
-        _mm512_storeu_si512(pw + ((size_t)k4 * d->N16 + n0) * 4,
+      for (int32_t k4 = 0; k4 < d->Kp / 4; k4++)
+        _mm512_storeu_si512(pw + ((size_t)k4 * d->Np + n0) * 4,
                             _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, rows, src + 4 * k4, 1));
     }
     return;
   }
-  memset(pw, 0, (size_t)d->K4 * d->N16);
+  memset(pw, 0, (size_t)d->Kp * d->Np);
   for (int32_t n = 0; n < d->N; n++)
-    for (int32_t k = 0; k < d->K; k++) pw[((size_t)(k / 4) * d->N16 + n) * 4 + (k & 3)] = f[(size_t)n * d->K + k];
+    for (int32_t k = 0; k < d->K; k++) pw[((size_t)(k / 4) * d->Np + n) * 4 + (k & 3)] = f[(size_t)n * d->K + k];
 }
 
 /* Per channel: bias + (input_offset - 128) * sum(w), and the requantization constants. */
@@ -85,10 +73,10 @@ static EQ_AVX512 void prepare_channels(const eq_conv_params *p, const eq_channel
                                        int32_t *ql, int32_t *qr) {
   const __m512i ones = _mm512_set1_epi8(1);
   const __m512i coef = _mm512_set1_epi32(p->input_offset - 128);
-  for (int32_t n0 = 0; n0 < d->N16; n0 += 16) {
+  for (int32_t n0 = 0; n0 < d->Np; n0 += 16) {
     __m512i ws = _mm512_setzero_si512();
-    for (int32_t k4 = 0; k4 < d->K4 / 4; k4++)
-      ws = _mm512_dpbusd_epi32(ws, ones, _mm512_loadu_si512(pw + ((size_t)k4 * d->N16 + n0) * 4));
+    for (int32_t k4 = 0; k4 < d->Kp / 4; k4++)
+      ws = _mm512_dpbusd_epi32(ws, ones, _mm512_loadu_si512(pw + ((size_t)k4 * d->Np + n0) * 4));
     __mmask16 k = eq512_mask(d->N - n0);
     __m512i b = bias ? _mm512_maskz_loadu_epi32(k, bias + n0) : _mm512_setzero_si512();
     _mm512_storeu_si512(corr + n0, _mm512_add_epi32(b, _mm512_mullo_epi32(coef, ws)));
@@ -97,67 +85,6 @@ static EQ_AVX512 void prepare_channels(const eq_conv_params *p, const eq_channel
     _mm512_storeu_si512(ql + n0, qq.left);
     _mm512_storeu_si512(qr + n0, qq.right);
   }
-}
-
-EQ_INLINE EQ_AVX512 void copy_xor(uint8_t *dst, const int8_t *src, int32_t n) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  for (; n > 0; n -= 64, src += 64, dst += 64) {
-    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
-    _mm512_mask_storeu_epi8(dst, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, src), flip));
-  }
-}
-
-EQ_INLINE EQ_AVX512 void fill(uint8_t *dst, uint8_t v, int32_t n) {
-  const __m512i vv = _mm512_set1_epi8((char)v);
-  for (; n > 0; n -= 64, dst += 64) {
-    __mmask64 k = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
-    _mm512_mask_storeu_epi8(dst, k, vv);
-  }
-}
-
-/* Rows [m0, m0 + rows) of the im2col matrix, K4 bytes each; rows past M are zero. */
-static EQ_AVX512 void im2col(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                             const eq_shape4 *os, const int8_t *in, const conv_dims *d, int32_t m0,
-                             int32_t rows, uint8_t *A) {
-  const uint8_t pad = (uint8_t)(128 - p->input_offset); /* the zero point, plus 128 */
-  const int32_t C = is->c, run = fs->w * C;
-  for (int32_t r = 0; r < rows; r++) {
-    uint8_t *dst = A + (size_t)r * d->K4;
-    int32_t m = m0 + r;
-    if (m >= d->M) {
-      memset(dst, 0, (size_t)d->K4);
-      continue;
-    }
-    int32_t b = m / (os->h * os->w), oy = (m / os->w) % os->h, ox = m % os->w;
-    int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    int contiguous = p->dilation_w == 1 && ix0 >= 0 && ix0 + fs->w <= is->w;
-    for (int32_t ky = 0; ky < fs->h; ky++, dst += run) {
-      int32_t iy = iy0 + ky * p->dilation_h;
-      if (iy < 0 || iy >= is->h) {
-        fill(dst, pad, run);
-        continue;
-      }
-      const int8_t *src = in + ((size_t)b * is->h + iy) * is->w * C;
-      if (contiguous) {
-        copy_xor(dst, src + (size_t)ix0 * C, run);
-        continue;
-      }
-      for (int32_t kx = 0; kx < fs->w; kx++) {
-        int32_t ix = ix0 + kx * p->dilation_w;
-        if (ix < 0 || ix >= is->w)
-          fill(dst + kx * C, pad, C);
-        else
-          copy_xor(dst + kx * C, src + (size_t)ix * C, C);
-      }
-    }
-    for (int32_t k = d->K; k < d->K4; k++) A[(size_t)r * d->K4 + k] = 0;
-  }
-}
-
-EQ_INLINE EQ_AVX512 __m512i bcast32(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
 }
 
 /* MR rows of A times nv * 16 channels of the packed weights, then requantize and store. */
@@ -170,15 +97,15 @@ EQ_INLINE EQ_AVX512 void micro_kernel(const uint8_t *A, const int8_t *pw, const 
   for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_si512();
-  const int32_t nk4 = d->K4 / 4;
+  const int32_t nk4 = d->Kp / 4;
   const int8_t *wp = pw + (size_t)n0 * 4;
-  for (int32_t k4 = 0; k4 < nk4; k4++, wp += (size_t)d->N16 * 4) {
+  for (int32_t k4 = 0; k4 < nk4; k4++, wp += (size_t)d->Np * 4) {
     __m512i w[4];
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++) w[v] = _mm512_loadu_si512(wp + 64 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
-      __m512i a = bcast32(A + (size_t)r * d->K4 + 4 * k4);
+      __m512i a = eq512_bcast32(A + (size_t)r * d->Kp + 4 * k4);
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, w[v]);
     }
@@ -220,11 +147,11 @@ static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_sh
   for (int32_t m0 = 0; m0 < d.M; m0 += d.MB) {
     int32_t rows = d.M - m0 < d.MB ? d.M - m0 : d.MB;
     int32_t padded = EQ_ROUND_UP(rows, MR);
-    im2col(p, is, fs, os, in, &d, m0, padded, A);
-    for (int32_t n0 = 0; n0 < d.N16; n0 += 64) {
-      int nv = (d.N16 - n0) / 16;
+    eq512_im2col_u8(p, is, fs, os, in, &d, m0, padded, 0, A);
+    for (int32_t n0 = 0; n0 < d.Np; n0 += 64) {
+      int nv = (d.Np - n0) / 16;
       for (int32_t r = 0; r < padded; r += MR) {
-        const uint8_t *a = A + (size_t)r * d.K4;
+        const uint8_t *a = A + (size_t)r * d.Kp;
         int8_t *o = out + (size_t)(m0 + r) * d.N;
         int32_t valid = rows - r;
         switch (nv) {
@@ -245,25 +172,24 @@ void eq_conv2d_s8_avx512vnni(const eq_conv_params *p, const eq_channel_quant *q,
     eq_conv2d_s8(p, q, is, in, fs, filter, bias, os, out, scratch);
     return;
   }
-  conv_dims d = get_dims(fs, os);
+  conv_dims d = get_dims(is, fs, os);
   packed_view v = view_of(scratch, &d);
   pack_weights(filter, &d, v.pw);
   prepare_channels(p, q, bias, v.pw, &d, v.corr, v.qm, v.ql, v.qr);
-  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)(v.qr + d.N16), out);
+  run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)(v.qr + d.Np), out);
 }
 
 /* ---- the same with the weights packed once at prepare ---- */
 
 static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
   if (!supported(p, is, fs, os)) return 0;
-  conv_dims d = get_dims(fs, os);
+  conv_dims d = get_dims(is, fs, os);
   return packed_bytes(&d);
 }
 
 static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
                  const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
-  (void)is;
-  conv_dims d = get_dims(fs, os);
+  conv_dims d = get_dims(is, fs, os);
   packed_view v = view_of(packed, &d);
   pack_weights(filter, &d, v.pw);
   prepare_channels(p, q, bias, v.pw, &d, v.corr, v.qm, v.ql, v.qr);
@@ -271,14 +197,14 @@ static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_sh
 
 static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
                                   const eq_shape4 *os) {
-  (void)p, (void)is;
-  conv_dims d = get_dims(fs, os);
-  return 64 + (size_t)d.MB * d.K4;
+  (void)p;
+  conv_dims d = get_dims(is, fs, os);
+  return 64 + (size_t)d.MB * d.Kp;
 }
 
 static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
                        const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
-  conv_dims d = get_dims(fs, os);
+  conv_dims d = get_dims(is, fs, os);
   packed_view v = view_of((void *)packed, &d);
   run_blocks(p, is, fs, os, in, &d, &v, (uint8_t *)EQ_ALIGN64(scratch), out);
 }
