@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kernel_shim import cpu_flags
 from onemodel import build_op_model, run_reference, spec
 
 from edgeq import runtime
@@ -270,14 +271,6 @@ void eq_fully_connected_s4_avx2(const eq_fc_params *, const eq_channel_quant *, 
 void eq_fully_connected_s4_avx512vnni(const eq_fc_params *, const eq_channel_quant *, int32_t, int32_t, int32_t,
                                       const int8_t *, const uint8_t *, const int32_t *, int8_t *);
 """
-
-
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
 
 
 @pytest.fixture(scope="module")
