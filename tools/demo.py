@@ -237,4 +237,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from edgeq.errors import EdgeqError
+
+    try:
+        sys.exit(main())
+    except EdgeqError as e:  # e.g. the emulated board stopped by another process: one line, no traceback
+        print(f"demo failed: {e}", file=sys.stderr)
+        sys.exit(2)
