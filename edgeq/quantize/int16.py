@@ -20,7 +20,7 @@ from edgeq.quantize import qparams as qp
 
 INT16_MAX = 32767
 NO_INT16 = {"HARD_SWISH", "PRELU", "RSQRT", "SQUARED_DIFFERENCE", "BATCH_MATMUL"}  # no int16 kernel in TFLite
-FIXED_OUTPUT_16 = {"SOFTMAX": 1.0 / 32768.0, "LOGISTIC": 1.0 / 32768.0, "TANH": 1.0 / 32768.0}
+FIXED_OUTPUT_16 = {"SOFTMAX": (1.0 / 32768.0, 0), "LOGISTIC": (1.0 / 32768.0, 0), "TANH": (1.0 / 32768.0, 0)}
 
 
 def symmetric_qparams(rmin: float, rmax: float) -> QuantParams:
@@ -28,47 +28,6 @@ def symmetric_qparams(rmin: float, rmax: float) -> QuantParams:
     if not np.isfinite(amax):
         raise ValueError(f"range [{rmin}, {rmax}] is not finite")
     return QuantParams(np.float32(amax / INT16_MAX), 0)
-
-
-def _activation_params16(graph: Graph, ranges: dict[str, tuple[float, float]]) -> dict[str, QuantParams]:
-    params: dict[str, QuantParams] = {}
-
-    def from_range(name: str) -> QuantParams:
-        if name not in ranges:
-            raise KeyError(f"no calibrated range for tensor {name!r}")
-        return symmetric_qparams(*ranges[name])
-
-    def of_const(data) -> QuantParams:
-        return symmetric_qparams(float(np.min(data)), float(np.max(data)))
-
-    for name in graph.inputs:
-        if ptq._is_float(graph.tensors[name]):
-            params[name] = from_range(name)
-    for op in graph.ops:
-        weights = set(op.inputs[1:3]) if op.type in ptq.WEIGHTED else set()
-        data = [n for n in ptq._data_inputs(op) if n not in weights and ptq._is_float(graph.tensors[n])]
-        outs = [o for o in op.outputs if ptq._is_float(graph.tensors[o])]
-        if op.type in ptq.SHARED_INPUTS:
-            shared = from_range(outs[0])
-            for o in outs:
-                params[o] = shared
-            for n in data:
-                if graph.tensors[n].is_const and n not in params:
-                    params[n] = shared
-            continue
-        for n in data:
-            if n not in params and graph.tensors[n].is_const:
-                params[n] = of_const(graph.tensors[n].data)
-        for o in outs:
-            if op.type in FIXED_OUTPUT_16:
-                params[o] = QuantParams(np.float32(FIXED_OUTPUT_16[op.type]), 0)
-            elif op.type in ptq.SAME_AS_INPUT and data:
-                params[o] = params[data[0]]
-            else:
-                params[o] = from_range(o)
-        if op.type == "PADV2" and len(op.inputs) > 2 and op.inputs[2] in params:
-            params[op.inputs[2]] = params[op.inputs[0]]
-    return params
 
 
 def _io_casts16(graph: Graph, io: str) -> None:
@@ -111,7 +70,7 @@ def quantize_graph_16x8(graph: Graph, ranges: dict[str, tuple[float, float]], *,
         if op.type in NO_INT16:
             raise UnsupportedError(f"op {op} producing tensor {op.outputs[0]!r} has no 16x8 kernel in TFLite")
     g = ptq._working_copy(graph)
-    params = _activation_params16(g, ranges)
+    params = ptq._activation_params(g, ranges, of_range=symmetric_qparams, fixed=FIXED_OUTPUT_16)
     ptq._insert_requantize(g, params)
     done: dict[str, tuple] = {}
     for op in g.ops:

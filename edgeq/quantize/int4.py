@@ -22,20 +22,11 @@ INT4_MAX = 7
 
 def int4_clip_thresholds(w: np.ndarray, axis: int, clip: str = "mse", grid: int = 60, lowest: float = 0.3) -> np.ndarray:
     """Per-channel threshold T: max |w| ("minmax") or the one minimizing the channel's 4-bit squared error."""
-    flat = np.moveaxis(np.asarray(w, np.float64), axis, 0).reshape(w.shape[axis], -1)
-    amax = np.abs(flat).max(axis=1)
     if clip == "minmax":
-        return amax
+        return np.abs(np.moveaxis(np.asarray(w, np.float64), axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
     if clip != "mse":
         raise ValueError(f"unknown weight clipping {clip!r} (choose minmax or mse)")
-    best_t, best_err = amax.copy(), np.full(amax.shape, np.inf)
-    for f in np.linspace(lowest, 1.0, grid):
-        t = amax * f
-        s = np.where(t > 0, t / INT4_MAX, 1.0)[:, None]
-        err = ((np.clip(np.round(flat / s), -INT4_MAX, INT4_MAX) * s - flat) ** 2).sum(axis=1)
-        better = err < best_err
-        best_err[better], best_t[better] = err[better], t[better]
-    return best_t
+    return qp.mse_clip_thresholds(w, axis, grid=grid, lowest=lowest, qmax=INT4_MAX)
 
 
 def int4_qparams(w: np.ndarray, axis: int, clip: str = "mse") -> QuantParams:

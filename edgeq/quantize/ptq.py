@@ -90,22 +90,21 @@ def head_tensors(graph: Graph, outputs: bool = False) -> set[str]:
     return found
 
 
-def _affine_of_const(data: np.ndarray) -> QuantParams:
-    return qp.affine_qparams(float(np.min(data)), float(np.max(data)))
-
-
 def _same(a: QuantParams, b: QuantParams) -> bool:
     return bool(np.array_equal(a.scale, b.scale) and np.array_equal(a.zero_point, b.zero_point))
 
 
-def _activation_params(graph: Graph, ranges: dict[str, tuple[float, float]]) -> dict[str, QuantParams]:
-    """Decide the int8 params of every float activation and non-weight float constant, in execution order."""
+def _activation_params(graph: Graph, ranges: dict[str, tuple[float, float]], *,
+                       of_range=qp.affine_qparams, fixed: dict[str, tuple[float, int]] = FIXED_OUTPUT) -> dict[str, QuantParams]:
+    """Decide the params of every float activation and non-weight float constant, in execution order:
+    ``of_range(lo, hi)`` for calibrated ranges and constants (int8 affine by default), ``fixed`` for the
+    outputs whose params the kernels fix (int8's FIXED_OUTPUT by default)."""
     params: dict[str, QuantParams] = {}
 
     def from_range(name: str) -> QuantParams:
         if name not in ranges:
             raise KeyError(f"no calibrated range for tensor {name!r}")
-        return qp.affine_qparams(*ranges[name])
+        return of_range(*ranges[name])
 
     for name in graph.inputs:
         if _is_float(graph.tensors[name]):
@@ -124,10 +123,11 @@ def _activation_params(graph: Graph, ranges: dict[str, tuple[float, float]]) -> 
             continue
         for n in data:
             if n not in params and graph.tensors[n].is_const:
-                params[n] = _affine_of_const(graph.tensors[n].data)
+                data_n = graph.tensors[n].data
+                params[n] = of_range(float(np.min(data_n)), float(np.max(data_n)))
         for o in outs:
-            if op.type in FIXED_OUTPUT:
-                params[o] = QuantParams(np.float32(FIXED_OUTPUT[op.type][0]), FIXED_OUTPUT[op.type][1])
+            if op.type in fixed:
+                params[o] = QuantParams(np.float32(fixed[op.type][0]), fixed[op.type][1])
             elif op.type in SAME_AS_INPUT and data:
                 params[o] = params[data[0]]
             else:

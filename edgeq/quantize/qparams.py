@@ -52,8 +52,10 @@ def _moved(w: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
 
 
-def mse_clip_thresholds(w: np.ndarray, axis: int, grid: int = 80, lowest: float = 0.5) -> np.ndarray:
-    """Per-channel threshold T ≤ max|w| minimizing the actual squared error of symmetric int8 quantization."""
+def mse_clip_thresholds(w: np.ndarray, axis: int, grid: int = 80, lowest: float = 0.5,
+                        qmax: int = WEIGHT_MAX) -> np.ndarray:
+    """Per-channel threshold T ≤ max|w| minimizing the actual squared error of symmetric quantization to
+    [-qmax, qmax] (int8 by default; INT4 passes 7)."""
     flat = _moved(np.asarray(w, np.float64), axis)
     amax = np.abs(flat).max(axis=1)
     fracs = np.linspace(lowest, 1.0, grid)
@@ -61,8 +63,8 @@ def mse_clip_thresholds(w: np.ndarray, axis: int, grid: int = 80, lowest: float 
     best_err = np.full(amax.shape, np.inf)
     for f in fracs:
         t = amax * f
-        s = np.where(t > 0, t / WEIGHT_MAX, 1.0)[:, None]
-        err = ((np.clip(np.round(flat / s), -WEIGHT_MAX, WEIGHT_MAX) * s - flat) ** 2).sum(axis=1)
+        s = np.where(t > 0, t / qmax, 1.0)[:, None]
+        err = ((np.clip(np.round(flat / s), -qmax, qmax) * s - flat) ** 2).sum(axis=1)
         better = err < best_err
         best_err[better], best_t[better] = err[better], t[better]
     return best_t
