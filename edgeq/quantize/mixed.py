@@ -173,18 +173,6 @@ def ram_estimate(g: Graph) -> int:
     return peak
 
 
-def arena_bytes(g: Graph) -> int | None:
-    """The reference-kernel arena runtime_c needs for the graph (what `edgeq analyze` reports as the
-    microcontroller arena), or None when runtime_c cannot load it."""
-    from edgeq.analyze import analyze
-    from edgeq.model.tflite_io import write_tflite
-
-    try:
-        return int(analyze(write_tflite(g)).ref.arena_bytes)
-    except Exception:  # noqa: BLE001 - any op runtime_c lacks: fall back to the estimate
-        return None
-
-
 @dataclass
 class Plan:
     precisions: dict[str, str]
@@ -312,13 +300,18 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
         apply(n, p)
     # build and measure; tighten while the real size is over the budget, and (the per-layer noise adds up
     # only roughly) undo target-driven demotions while the measured SQNR is under the target
+    from edgeq.model.tflite_io import write_tflite
+    from edgeq.quantize.report_sizes import runtime_arena
+
     sq = math.nan
     while True:
         g = build_mixed(float_graph, base, {k: v for k, v in plan.items() if v != "int8"}, ranges, means=means,
                         clip=clip)
-        real_flash, real_ram = flash_bytes(g), ram_estimate(g)
+        written = write_tflite(g)
+        real_flash, real_ram = len(written), ram_estimate(g)
+        arena = None
         if ram is not None:  # the budget is checked on runtime_c's own arena when it can load the model
-            arena = arena_bytes(g)
+            arena = runtime_arena(written)
             real_ram = arena if arena is not None else real_ram
         over = (flash is not None and real_flash > flash) or (ram is not None and real_ram > ram)
         if not over:
@@ -339,6 +332,6 @@ def search(float_graph: Graph, base: Graph, ranges: dict, samples: Sequence[np.n
                              f"activation memory)")
     notes = []
     if ram is not None:
-        notes.append("RAM: runtime_c's reference arena" if arena_bytes(g) is not None else
+        notes.append("RAM: runtime_c's reference arena" if arena is not None else
                      "RAM: estimated from live activations (runtime_c cannot load this plan)")
     return Plan(plan, sq, real_flash, real_ram, sens, base_sqnr, notes)

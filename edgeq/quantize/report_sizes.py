@@ -3,7 +3,6 @@ included) and the arena runtime_c's reference build needs for the model (what a 
 allocates), so a reader sees what each precision costs beside what it keeps."""
 from __future__ import annotations
 
-from edgeq.errors import EdgeqError
 from edgeq.model.ir import Graph
 
 
@@ -18,13 +17,14 @@ def layer_weight_bytes(g: Graph) -> dict[str, int]:
 
 
 def runtime_arena(model: bytes) -> int | None:
-    """Bytes of arena runtime_c's reference (microcontroller) build needs, or None when it cannot load the
-    model (a float op it has no kernel for, or the host library not built)."""
-    from edgeq.analyze import analyze
+    """Bytes of arena runtime_c's reference (microcontroller) build needs, as `edgeq analyze` reports it,
+    or None when it cannot load the model (an op it has no kernel for, or the host library not built).
+    Only the reference build is initialised: analyze() would also plan the host build, for nothing here."""
+    from edgeq.introspect import RuntimeView
 
     try:
-        return analyze(model, "<report>").ref.arena_bytes
-    except (EdgeqError, OSError):
+        return int(RuntimeView(model, "ref", "<model bytes>").arena_bytes)
+    except Exception:  # noqa: BLE001 - any model runtime_c cannot load has no arena figure
         return None
 
 
