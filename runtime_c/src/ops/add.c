@@ -5,6 +5,7 @@
 #include "../op_util.h"
 #include "eq_kernels_ew.h"
 #include "eq_kernels_s16.h"
+#include "elementwise_common.h"
 #include "int16_common.h"
 
 typedef struct {
@@ -44,20 +45,14 @@ static eq_status prepare16(eq_ctx *ctx, eq_node *n) {
   eq_status st = eq_broadcast_prepare(a, b, out, &d->general.bc);
   if (st != EQ_OK) return st;
   const int32_t act = eq_opt_i32(&n->options, 0, EQ_ACT_NONE);
-  int32_t la, lb, lo;
-  d->use_pot = eq_opt_i32(&n->options, 1, 1) && eq_checked_log2(a->scale, &la) && eq_checked_log2(b->scale, &lb) &&
-               eq_checked_log2(out->scale, &lo);
+  int32_t log2[3];
+  d->use_pot = eq_pot_int16_applies(n, log2);
   if (!d->use_pot) {
     st = general_params(a, b, out, act, 15, &d->general.p);
   } else {
     /* LiteRT runs this path elementwise only; it has no broadcasting form. */
     EQ_ENSURE(eq_same_shape(a, b) && eq_same_shape(a, out), EQ_ERR_UNSUPPORTED_TYPE);
-    d->pot.in1_shift = la - lo;
-    d->pot.in2_shift = lb - lo;
-    EQ_ENSURE(d->pot.in1_shift == 0 || d->pot.in2_shift == 0, EQ_ERR_QUANT);
-    EQ_ENSURE(d->pot.in1_shift <= 0 && d->pot.in2_shift <= 0 && d->pot.in1_shift >= -31 && d->pot.in2_shift >= -31,
-              EQ_ERR_QUANT);
-    st = eq_activation_range(act, out, &d->pot.act_min, &d->pot.act_max);
+    st = eq_pot_int16_params(log2, act, out, &d->pot);
   }
   if (st != EQ_OK) return st;
   n->data = d;

@@ -25,11 +25,9 @@ typedef struct {
 
 /* Shapes, strides, dilations and padding, checked. */
 static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_shape4 *out_s, eq_conv_params *p) {
-  const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(in->ndim == 4 && w->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
-  eq_shape4_of(in, in_s);
-  eq_shape4_of(w, f_s);
-  eq_shape4_of(out, out_s);
+  const eq_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+  eq_status st = eq_conv_shapes(n, in_s, f_s, out_s);
+  if (st != EQ_OK) return st;
   const int32_t oc = out_s->c;
   EQ_ENSURE(f_s->n == oc && f_s->c > 0 && in_s->c % f_s->c == 0, EQ_ERR_SHAPE);
   EQ_ENSURE(oc % (in_s->c / f_s->c) == 0 && out_s->n == in_s->n, EQ_ERR_SHAPE);
@@ -42,18 +40,12 @@ static eq_status geometry(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_
   p->dilation_w = eq_opt_i32(o, 4, 1);
   p->dilation_h = eq_opt_i32(o, 5, 1);
   p->depth_multiplier = 1;
-  EQ_ENSURE(p->stride_w > 0 && p->stride_h > 0 && p->dilation_w > 0 && p->dilation_h > 0, EQ_ERR_MODEL);
-  EQ_ENSURE(eq_conv_out_size(padding, in_s->h, f_s->h, p->stride_h, p->dilation_h) == out_s->h &&
-                eq_conv_out_size(padding, in_s->w, f_s->w, p->stride_w, p->dilation_w) == out_s->w,
-            EQ_ERR_SHAPE);
-  p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, in_s->h, f_s->h, out_s->h);
-  p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, in_s->w, f_s->w, out_s->w);
-  return EQ_OK;
+  return eq_conv_window(padding, in_s, f_s, out_s, p);
 }
 
 static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *w = n->in[1];
-  eq_status st = eq_float_conv_types(n);
+  eq_status st = eq_float_matmul_types(n);
   if (st != EQ_OK) return st;
   conv_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
@@ -184,9 +176,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
   if (in->type == EQ_FLOAT32) return EQ_WITH_FLOAT ? prepare_float(ctx, n) : EQ_ERR_UNSUPPORTED_TYPE;
   const int s16 = EQ_WITH_INT16 && in->type == EQ_INT16;
-  EQ_ENSURE((in->type == EQ_INT8 && out->type == EQ_INT8 && (w->type == EQ_INT8 || (EQ_WITH_INT4 && w->type == EQ_INT4))) ||
-                (s16 && out->type == EQ_INT16 && (w->type == EQ_INT8 || w->type == EQ_INT4)),
-            EQ_ERR_UNSUPPORTED_TYPE);
+  EQ_ENSURE(eq_conv_int_types_ok(in, w, out, s16), EQ_ERR_UNSUPPORTED_TYPE);
   if (s16) { /* the option names the bias type; without it, int64 */
     const int acc32 = eq_opt_i32(&n->options, 6, EQ_FLOAT32) == EQ_INT32;
     EQ_ENSURE(!bias || bias->type == (acc32 ? EQ_INT32 : EQ_INT64), EQ_ERR_UNSUPPORTED_TYPE);
@@ -194,23 +184,14 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   } else {
     EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   }
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  EQ_ENSURE(eq_int4_bytes_ok(w), EQ_ERR_SHAPE);
   conv_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = geometry(n, &d->in, &d->filter, &d->out, &d->p);
   if (st != EQ_OK) return st;
   eq_conv_params *p = &d->p;
-  const eq_options *o = &n->options;
-  const int32_t oc = d->out.c;
-  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
-  for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
-  p->input_offset = -in->zero_point;
-  p->output_offset = out->zero_point;
-  st = eq_activation_range(eq_opt_i32(o, 3, EQ_ACT_NONE), out, &p->act_min, &p->act_max);
+  st = eq_conv_int_quant(ctx, n, eq_opt_i32(&n->options, 3, EQ_ACT_NONE), s16, d->out.c, p, &d->q);
   if (st != EQ_OK) return st;
-  st = eq_conv_channel_quant(ctx, in, w, out, oc, &d->q);
-  if (st != EQ_OK) return st;
-  if (s16 && (st = eq_check_shifts_16x8(&d->q, oc)) != EQ_OK) return st;
   /* Constant weights are packed once when the variant packs this shape; eval then skips repacking. */
   d->packed = NULL;
   n->data = d;

@@ -79,14 +79,12 @@ static eq_status fc_dims(const eq_node *n, int32_t *batches, int32_t *in_depth, 
 }
 
 static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
-  const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
-  EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
-            EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
-  EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
+  const eq_tensor *w = n->in[1];
+  eq_status st = eq_float_matmul_types(n);
+  if (st != EQ_OK) return st;
   fc_f_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
-  eq_status st = fc_dims(n, &d->batches, &d->in_depth, &d->out_depth);
+  st = fc_dims(n, &d->batches, &d->in_depth, &d->out_depth);
   if (st != EQ_OK) return st;
   st = eq_float_activation(eq_opt_i32(&n->options, 0, EQ_ACT_NONE), &d->act_min, &d->act_max);
   if (st != EQ_OK) return st;
@@ -94,8 +92,8 @@ static eq_status prepare_float(eq_ctx *ctx, eq_node *n) {
   d->asymmetric = eq_opt_i32(&n->options, 3, 0) != 0;
   d->w_scale = NULL;
   if (d->hybrid) {
-    EQ_ENSURE(w->nq == 1 || w->nq == d->out_depth, EQ_ERR_QUANT);
-    for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+    st = eq_hybrid_weights_ok(w, d->out_depth);
+    if (st != EQ_OK) return st;
     d->w_scale1 = eq_q_scale(w, 0);
     if (w->nq > 1) {
       d->w_scale = eq_filter_scales(ctx, w, d->out_depth);
@@ -132,7 +130,7 @@ static eq_status eval_float(eq_ctx *ctx, eq_node *n) {
 static eq_status prepare_s16(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *in = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
   EQ_ENSURE((w->type == EQ_INT8 || w->type == EQ_INT4) && out->type == EQ_INT16, EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  EQ_ENSURE(eq_int4_bytes_ok(w), EQ_ERR_SHAPE);
   fc16_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   eq_status st = fc_dims(n, &d->batches, &d->in_depth, &d->out_depth);
@@ -168,7 +166,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(!bias || bias->type == EQ_INT32, EQ_ERR_UNSUPPORTED_TYPE);
   EQ_ENSURE(eq_opt_i32(&n->options, 1, 0) == 0, EQ_ERR_UNSUPPORTED_TYPE); /* shuffled weights */
   EQ_ENSURE(w->ndim == 2 && w->dims[1] > 0, EQ_ERR_SHAPE);
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  EQ_ENSURE(eq_int4_bytes_ok(w), EQ_ERR_SHAPE);
   fc_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   d->in_depth = w->dims[1];

@@ -1,5 +1,5 @@
-/* Helpers shared by CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED for their float, hybrid and
- * low-bit paths (the int8 paths do not use them, so their arena stays as it was). */
+/* Helpers shared by CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, for their prepare checks and their
+ * float, hybrid and low-bit paths (none of them allocates for the int8 paths, whose arena stays as it was). */
 #ifndef EDGEQ_MATMUL_COMMON_H
 #define EDGEQ_MATMUL_COMMON_H
 
@@ -33,12 +33,18 @@ static inline eq_status eq_float_activation(int32_t act, float *lo, float *hi) {
   }
 }
 
-/* Float and hybrid CONV_2D / DEPTHWISE_CONV_2D: float output and bias, float, int8 or packed INT4 weights. */
-static inline eq_status eq_float_conv_types(const eq_node *n) {
+/* Packed INT4 weights hold two per byte: the buffer must cover every element. */
+static inline int eq_int4_bytes_ok(const eq_tensor *w) {
+  return w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w);
+}
+
+/* Float and hybrid CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: float output and bias, float, int8 or
+ * packed INT4 weights. */
+static inline eq_status eq_float_matmul_types(const eq_node *n) {
   const eq_tensor *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL, *out = n->out[0];
   EQ_ENSURE(out->type == EQ_FLOAT32 && (w->type == EQ_FLOAT32 || w->type == EQ_INT8 || w->type == EQ_INT4),
             EQ_ERR_UNSUPPORTED_TYPE);
-  EQ_ENSURE(w->type != EQ_INT4 || w->bytes * 2 >= (size_t)eq_num_elements(w), EQ_ERR_SHAPE);
+  EQ_ENSURE(eq_int4_bytes_ok(w), EQ_ERR_SHAPE);
   EQ_ENSURE(!bias || bias->type == EQ_FLOAT32, EQ_ERR_UNSUPPORTED_TYPE);
   return EQ_OK;
 }
@@ -111,10 +117,57 @@ static inline const float *eq_filter_scales(eq_ctx *ctx, const eq_tensor *w, int
   return s;
 }
 
+/* CONV_2D / DEPTHWISE_CONV_2D tensors for the int8 path (int8 or, built in, INT4 weights) or, with s16
+ * set, the 16x8 path (int8 or INT4 weights). */
+static inline int eq_conv_int_types_ok(const eq_tensor *in, const eq_tensor *w, const eq_tensor *out, int s16) {
+  return (in->type == EQ_INT8 && out->type == EQ_INT8 &&
+          (w->type == EQ_INT8 || (EQ_WITH_INT4 && w->type == EQ_INT4))) ||
+         (s16 && out->type == EQ_INT16 && (w->type == EQ_INT8 || w->type == EQ_INT4));
+}
+
+/* CONV_2D / DEPTHWISE_CONV_2D: input, filter and output as 4-D shapes. */
+static inline eq_status eq_conv_shapes(const eq_node *n, eq_shape4 *in_s, eq_shape4 *f_s, eq_shape4 *out_s) {
+  const eq_tensor *in = n->in[0], *w = n->in[1], *out = n->out[0];
+  EQ_ENSURE(in->ndim == 4 && w->ndim == 4 && out->ndim == 4, EQ_ERR_SHAPE);
+  eq_shape4_of(in, in_s);
+  eq_shape4_of(w, f_s);
+  eq_shape4_of(out, out_s);
+  return EQ_OK;
+}
+
+/* CONV_2D / DEPTHWISE_CONV_2D: the strides and dilations read into p checked, the output size checked
+ * against the padding scheme, and the padding set from them. */
+static inline eq_status eq_conv_window(int32_t padding, const eq_shape4 *in_s, const eq_shape4 *f_s,
+                                       const eq_shape4 *out_s, eq_conv_params *p) {
+  EQ_ENSURE(p->stride_w > 0 && p->stride_h > 0 && p->dilation_w > 0 && p->dilation_h > 0, EQ_ERR_MODEL);
+  EQ_ENSURE(eq_conv_out_size(padding, in_s->h, f_s->h, p->stride_h, p->dilation_h) == out_s->h &&
+                eq_conv_out_size(padding, in_s->w, f_s->w, p->stride_w, p->dilation_w) == out_s->w,
+            EQ_ERR_SHAPE);
+  p->pad_h = eq_conv_padding(p->stride_h, p->dilation_h, in_s->h, f_s->h, out_s->h);
+  p->pad_w = eq_conv_padding(p->stride_w, p->dilation_w, in_s->w, f_s->w, out_s->w);
+  return EQ_OK;
+}
+
 /* 16x8 conv and depthwise requantize int64 accumulators with shifts in [-31, 7] only (LiteRT's range). */
 static inline eq_status eq_check_shifts_16x8(const eq_channel_quant *q, int32_t channels) {
   for (int32_t c = 0; c < channels; ++c) EQ_ENSURE(q->shift[c] >= -31 && q->shift[c] <= 7, EQ_ERR_QUANT);
   return EQ_OK;
+}
+
+/* int8 and 16x8 CONV_2D / DEPTHWISE_CONV_2D: symmetric weights, then the offsets, the range of the fused
+ * activation `act` and the per-channel requantization of the `oc` outputs (16x8 shifts checked). */
+static inline eq_status eq_conv_int_quant(eq_ctx *ctx, const eq_node *n, int32_t act, int s16, int32_t oc,
+                                          eq_conv_params *p, eq_channel_quant *q) {
+  const eq_tensor *in = n->in[0], *w = n->in[1], *out = n->out[0];
+  EQ_ENSURE(in->nq >= 1 && out->nq >= 1 && w->nq >= 1, EQ_ERR_QUANT);
+  for (int32_t c = 0; c < w->nq; ++c) EQ_ENSURE(eq_q_zero_point(w, c) == 0, EQ_ERR_QUANT);
+  p->input_offset = -in->zero_point;
+  p->output_offset = out->zero_point;
+  eq_status st = eq_activation_range(act, out, &p->act_min, &p->act_max);
+  if (st != EQ_OK) return st;
+  st = eq_conv_channel_quant(ctx, in, w, out, oc, q);
+  if (st != EQ_OK) return st;
+  return s16 ? eq_check_shifts_16x8(q, oc) : EQ_OK;
 }
 
 /* Whether an x86 SIMD variant is chosen (EDGEQ_ISA other than ref on an x86 host): then the low-bit

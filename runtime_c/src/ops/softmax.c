@@ -14,14 +14,19 @@ typedef struct {
   int32_t rows, depth;
 } softmax_f32_data;
 
+/* Softmax runs over the last axis: depth is its length, rows the count of such vectors. */
+static void rows_depth(const eq_tensor *in, int32_t *rows, int32_t *depth) {
+  *depth = in->dims[in->ndim - 1];
+  *rows = *depth ? eq_num_elements(in) / *depth : 0;
+}
+
 static eq_status prepare_f32(eq_ctx *ctx, eq_node *n) {
   const eq_tensor *in = n->in[0], *out = n->out[0];
   EQ_ENSURE(in->ndim >= 1 && eq_same_shape(in, out), EQ_ERR_SHAPE);
   softmax_f32_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
   d->beta = eq_opt_f32(&n->options, 0, 0.0f);
-  d->depth = in->dims[in->ndim - 1];
-  d->rows = d->depth ? eq_num_elements(in) / d->depth : 0;
+  rows_depth(in, &d->rows, &d->depth);
   n->data = d;
   return EQ_OK;
 }
@@ -39,8 +44,7 @@ static eq_status prepare16(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(out->scale >= near - tol && out->scale <= near + tol, EQ_ERR_QUANT);
   softmax16_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
-  d->depth = in->dims[in->ndim - 1];
-  d->rows = d->depth ? eq_num_elements(in) / d->depth : 0;
+  rows_depth(in, &d->rows, &d->depth);
   /* the product in float, the division by 10/65535 in double, as LiteRT's prepare */
   const float scaled_beta = in->scale * eq_opt_f32(&n->options, 0, 0.0f);
   eq_status st = eq_quantize_multiplier((double)scaled_beta / (10.0 / 65535.0), &d->p.input_multiplier,
@@ -66,8 +70,7 @@ static eq_status prepare(eq_ctx *ctx, eq_node *n) {
   EQ_ENSURE(out->zero_point == -128 && out->scale > 0.99f / 256 && out->scale < 1.01f / 256, EQ_ERR_QUANT);
   softmax_data *d = eq_alloc_persistent(ctx, sizeof *d);
   EQ_ENSURE(d, EQ_ERR_ARENA_TOO_SMALL);
-  d->depth = in->dims[in->ndim - 1];
-  d->rows = d->depth ? eq_num_elements(in) / d->depth : 0;
+  rows_depth(in, &d->rows, &d->depth);
   const double beta = (double)eq_opt_f32(&n->options, 0, 0.0f);
   double real = beta * (double)in->scale * (double)(1 << (31 - 5));
   if (real > 2147483647.0) real = 2147483647.0;

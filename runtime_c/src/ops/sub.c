@@ -35,20 +35,10 @@ static eq_status sub16_prepare(eq_ctx *ctx, eq_node *node) {
   EQ_ENSURE(eq_bcast_init(&d->general.b, a->dims, a->ndim, b->dims, b->ndim, odims, &ond) == 0, EQ_ERR_SHAPE);
   EQ_ENSURE(ond == out->ndim && memcmp(odims, out->dims, sizeof(int32_t) * (size_t)ond) == 0, EQ_ERR_SHAPE);
   const int32_t act = eq_opt_i32(&node->options, 0, 0);
-  int32_t la, lb, lo;
-  d->use_pot = eq_opt_i32(&node->options, 1, 1) && eq_checked_log2(a->scale, &la) && eq_checked_log2(b->scale, &lb) &&
-               eq_checked_log2(out->scale, &lo);
-  eq_status st;
-  if (!d->use_pot) {
-    st = general_params(a, b, out, act, &d->general.p);
-  } else {
-    d->pot.in1_shift = la - lo;
-    d->pot.in2_shift = lb - lo;
-    EQ_ENSURE(d->pot.in1_shift == 0 || d->pot.in2_shift == 0, EQ_ERR_QUANT);
-    EQ_ENSURE(d->pot.in1_shift <= 0 && d->pot.in2_shift <= 0 && d->pot.in1_shift >= -31 && d->pot.in2_shift >= -31,
-              EQ_ERR_QUANT);
-    st = eq_activation_range(act, out, &d->pot.act_min, &d->pot.act_max);
-  }
+  int32_t log2[3];
+  d->use_pot = eq_pot_int16_applies(node, log2);
+  eq_status st =
+      d->use_pot ? eq_pot_int16_params(log2, act, out, &d->pot) : general_params(a, b, out, act, &d->general.p);
   if (st != EQ_OK) return st;
   node->data = d;
   return EQ_OK;
