@@ -142,6 +142,32 @@ def test_mixed_meets_budget_between_int4_and_int8(deep):
     assert set(d["plan"]["sensitivity"][next(iter(d["plan"]["precisions"]))]) >= {"int4", "int8", "int16", "float"}
 
 
+def test_mixed_adaround_fits_int4_layers_in_the_mixed_model(deep):
+    """With adaround on, the mixed plan's INT4 layers are fitted on the inputs the mixed model itself gives
+    them (the graph being built is handed to the rounding), as on the all-INT4 path."""
+    g, x = deep
+    data = write_tflite(g)
+    r8 = convert_lowbit(data, calib=x[0], recover=("bias",), measure_passes=False)
+    r4 = convert_lowbit(data, calib=x[0], weights="int4", recover=("bias",), measure_passes=False)
+    budget = (3 * len(r4.model) + len(r8.model)) // 4
+    plain = convert_lowbit(data, calib=x[0], mixed=True, flash=budget, recover=("bias",), measure_passes=False)
+    fitted = convert_lowbit(data, calib=x[0], mixed=True, flash=budget, recover=("bias", "adaround"),
+                            measure_passes=False)
+    assert "int4" in fitted.plan.precisions.values() and len(fitted.model) <= budget
+    assert fitted.sqnr_db > plain.sqnr_db + 1.0
+
+    ranges, _ = calibrate_stats(g, x, "minmax", progress=False)
+    base = quantize_graph(g, ranges, io="float")
+    seen = []
+
+    def rounding_for(work):
+        seen.append(work)
+        return None  # round to nearest
+
+    q = mx.build_mixed(g, base, {mx.layer_names(base)[0]: "int4"}, ranges, rounding_for=rounding_for)
+    assert seen == [q] and seen[0] is not base
+
+
 def test_mixed_ram_budget_on_runtime_arena(deep):
     g, x = deep
     r = convert_lowbit(write_tflite(g), calib=x[0], mixed=True, flash=10**6, ram=10**6, measure_passes=False)

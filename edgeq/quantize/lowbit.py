@@ -327,13 +327,17 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
         options = ("int4", "int16", "float") if sensitivity_all else tuple(p for p in mixed_choices if p != "int8")
         plan = mx.search(g, base, ranges, ev, ref, flash=flash, ram=ram, target_sqnr=target_sqnr, means=m,
                          allowed=mixed_choices, options=options)
-        rounding = None
+        rounding_for = None
         if "adaround" in recover and any(p == "int4" for p in plan.precisions.values()):
             from edgeq.quantize.adaround import AdaRound
 
-            rounding = AdaRound(g, cal, iters=adaround_iters)
+            # sequential, as on the all-INT4 path: each INT4 layer fitted to what the mixed model feeds it,
+            # with the empirical bias correction when "bias" is on (ResNet-8, flash = INT4 size + 2 KB:
+            # 12.1 -> 14.0 dB, top-1 0.853 -> 0.871 on held-out images)
+            def rounding_for(work):
+                return AdaRound(g, cal, qgraph=work, iters=adaround_iters, bias="bias" in recover, **(fit or {}))
         q = mx.build_mixed(g, base, {k: v for k, v in plan.precisions.items() if v != "int8"}, ranges, means=m,
-                           rounding=rounding)
+                           rounding_for=rounding_for)
         notes.extend(plan.notes)
     model = write_tflite(q)
     sq, top1, rows = evaluate(graph, q, held, layers=True, layer_graph=g)
