@@ -86,6 +86,24 @@ static inline int64_t eq_round_half_away(double x) {
   return t;
 }
 
+/* One FULLY_CONNECTED 16x8 output (LiteRT's reference): the accumulator plus bias (int32 wrapping when
+ * acc32, else int64), round(acc * scale[o]) in double half away from zero, + output zero point, clamp.
+ * The reference kernel and its SIMD twins share it so their bytes cannot drift apart. */
+static inline int16_t eq_fc_s16_requant(int64_t acc, const eq_fc_params *p, const double *scale, const void *bias,
+                                        int acc32, int32_t o) {
+  if (acc32) { /* int32 accumulator: wraps as TFLite's does */
+    uint32_t a = (uint32_t)acc;
+    if (bias) a += (uint32_t)((const int32_t *)bias)[o];
+    acc = (int32_t)a;
+  } else if (bias) {
+    acc += eq_bias64(((const int64_t *)bias)[o]);
+  }
+  int64_t v = eq_round_half_away((double)acc * scale[o]);
+  v = v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v);
+  const int32_t r = (int32_t)((uint32_t)(int32_t)v + (uint32_t)p->output_offset);
+  return (int16_t)(r < p->act_min ? p->act_min : (r > p->act_max ? p->act_max : r));
+}
+
 /* ---- INT4 weights (packed, low nibble first), int8 activations: the int8 kernels' arithmetic on the
  * unpacked values, reading the nibbles in place (no unpacked copy). */
 void eq_conv2d_s4(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *in_shape,

@@ -14,17 +14,7 @@ void eq_fully_connected_s16(const eq_fc_params *p, const double *scale, int32_t 
       int64_t acc = 0;
       for (int32_t d = 0; d < in_depth; ++d)
         acc += (int64_t)(eq_w_at(weights, weights_int4, row + d) + p->filter_offset) * (x[d] + p->input_offset);
-      if (acc32) { /* int32 accumulator: wraps as TFLite's does */
-        uint32_t a = (uint32_t)acc;
-        if (bias) a += (uint32_t)((const int32_t *)bias)[o];
-        acc = (int32_t)a;
-      } else if (bias) {
-        acc += eq_bias64(((const int64_t *)bias)[o]);
-      }
-      int64_t v = eq_round_half_away((double)acc * scale[o]);
-      v = v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v);
-      const int32_t r = (int32_t)((uint32_t)(int32_t)v + (uint32_t)p->output_offset);
-      out[(int64_t)b * out_depth + o] = (int16_t)eq_clamp32(r, p->act_min, p->act_max);
+      out[(int64_t)b * out_depth + o] = eq_fc_s16_requant(acc, p, scale, bias, acc32, o);
     }
   }
 }

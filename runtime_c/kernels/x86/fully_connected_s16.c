@@ -4,22 +4,6 @@
  * INT4 weights and a nonzero filter or input offset (LiteRT's 16x8 FC has neither) run the reference. */
 #include "dot_s16x8.h"
 #include "eq_kernels_lowbit.h"
-#include "ref/fixedpoint.h"
-
-static int16_t requant(int64_t acc, const eq_fc_params *p, const double *scale, const void *bias, int acc32,
-                       int32_t o) {
-  if (acc32) { /* int32 accumulator: wraps as the reference's */
-    uint32_t a = (uint32_t)acc;
-    if (bias) a += (uint32_t)((const int32_t *)bias)[o];
-    acc = (int32_t)a;
-  } else if (bias) {
-    acc += eq_bias64(((const int64_t *)bias)[o]);
-  }
-  int64_t v = eq_round_half_away((double)acc * scale[o]);
-  v = v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v);
-  const int32_t r = (int32_t)((uint32_t)(int32_t)v + (uint32_t)p->output_offset);
-  return (int16_t)eq_clamp32(r, p->act_min, p->act_max);
-}
 
 /* Output rows [b0, b0 + nb) with P batch rows and R weight rows a block. */
 EQ_INLINE EQ_AVX2 void run(const eq_fc_params *p, const double *scale, int32_t b0, int32_t nb, int P, int R,
@@ -36,7 +20,7 @@ EQ_INLINE EQ_AVX2 void run(const eq_fc_params *p, const double *scale, int32_t b
     eq_dot8(&src, P, rows, NULL, R, K, sums, sums + 4);
     for (int j = 0; j < nb; ++j)
       for (int r = 0; r < nr; ++r)
-        out[(int64_t)(b0 + j) * N + o0 + r] = requant(sums[j * R + r], p, scale, bias, acc32, o0 + r);
+        out[(int64_t)(b0 + j) * N + o0 + r] = eq_fc_s16_requant(sums[j * R + r], p, scale, bias, acc32, o0 + r);
   }
 }
 
