@@ -87,19 +87,18 @@ def _drop_unused(g: Graph) -> None:
 
 
 def build_mixed(float_graph: Graph, base: Graph, plan: dict[str, str], ranges: dict, *, means=None,
-                clip: str = "mse", rounding=None, rounding_for=None) -> Graph:
+                clip: str = "mse", rounding_for=None) -> Graph:
     """A copy of the int8 graph ``base`` (quantized from ``float_graph`` with ``ranges``) with each layer named
-    in ``plan`` (output tensor -> precision) changed to that precision. INT4 layers round with ``rounding``,
-    or with ``rounding_for(graph)`` given the copy being built: a sequential AdaRound fits each layer to
-    the inputs that copy's earlier layers give it."""
+    in ``plan`` (output tensor -> precision) changed to that precision. INT4 layers round to nearest, or
+    with the rounding ``rounding_for(graph)`` returns given the copy being built (a sequential AdaRound fits
+    each layer to the inputs that copy's earlier layers give it)."""
     bad = {p for p in plan.values() if p not in PRECISIONS}
     if bad:
         raise EdgeqError(f"unknown precision(s) {', '.join(sorted(bad))} (choose from {', '.join(PRECISIONS)})")
     g = ptq._working_copy(base)
     four = {n for n, p in plan.items() if p == "int4"}
     if four:
-        if rounding_for is not None:
-            rounding = rounding_for(g)
+        rounding = rounding_for(g) if rounding_for is not None else None
         apply_int4(float_graph, g, layers=four, clip=clip, means=means, rounding=rounding)
     for name, p in plan.items():
         if p not in ("int16", "float"):
