@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from int_reference_check import CASES, dims, each_dtype, ints, qp, three_way
 from onemodel import build_op_model, run_reference, spec
-from test_ops_hypothesis import rngs
+from test_ops_hypothesis import draw_strided_slice, rngs
 from test_ops_int16 import scales
 
 
@@ -75,31 +75,8 @@ def test_strided_slice(dtype, data, rng):
     """begin/end/strides with every mask (ellipsis, new axis and shrink too), and the offset flag."""
     d = data.draw
     shape = dims(d, 1, 4, 6)
-    rank = len(shape)
-    n = d(st.integers(1, rank))
-    begin = [d(st.integers(-7, 7)) for _ in range(n)]
-    end = [d(st.integers(-7, 7)) for _ in range(n)]
-    strides = [d(st.sampled_from([1, 1, 2, 3, -1, -2])) for _ in range(n)]
-    bits = st.integers(0, (1 << n) - 1)
-    opts = {"begin_mask": d(bits), "end_mask": d(bits), "shrink_axis_mask": d(bits) if d(st.booleans()) else 0}
-    if opts["shrink_axis_mask"]:
-        for i in range(n):  # a shrunk axis must index an existing element (LiteRT writes garbage otherwise)
-            if opts["shrink_axis_mask"] >> i & 1:
-                begin[i] = d(st.integers(-shape[i], shape[i] - 1))
-                strides[i] = d(st.integers(1, 3))
-    else:
-        if d(st.integers(0, 3)) == 0:
-            opts["ellipsis_mask"] = 1 << d(st.integers(0, n - 1))
-        if d(st.integers(0, 3)) == 0:
-            opts["new_axis_mask"] = d(bits)
-        if n == rank and d(st.integers(0, 3)) == 0:
-            # `offset`: end is a length from begin. LiteRT does not clamp it (an end past the axis reads
-            # out of bounds, or crashes) and sizes axes beyond the begin vector from garbage, so only
-            # in-range slices of every axis are drawn
-            opts = {"offset": True}
-            for i in range(n):
-                begin[i] = d(st.integers(0, shape[i] - 1))
-                end[i], strides[i] = d(st.integers(1, shape[i] - begin[i])), d(st.integers(1, 2))
+    begin, end, strides, opts = draw_strided_slice(d, shape, offset=True)
+    n = len(begin)
     s, z = qp(d, dtype)
 
     def model_with(out_shape):
