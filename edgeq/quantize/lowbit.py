@@ -329,12 +329,10 @@ def convert_lowbit(src, *, calib=None, method: str | None = None, io: str = "int
         options = ("int4", "int16", "float") if sensitivity_all else tuple(p for p in mixed_choices if p != "int8")
         plan = mx.search(g, base, ranges, ev, ref, flash=flash, ram=ram, target_sqnr=target_sqnr, means=m,
                          allowed=mixed_choices, options=options)
-        rounding_for = None
-        if "adaround" in recover and any(p == "int4" for p in plan.precisions.values()):
-            # as on the all-INT4 path (ResNet-8, flash = INT4 size + 2 KB: 12.1 -> 14.0 dB, top-1 0.853 ->
-            # 0.871 on held-out images, against AdaRound on float inputs without the bias correction)
-            def rounding_for(work):
-                return adaround(g, work, "bias" in recover)
+        # AdaRound as on the all-INT4 path (ResNet-8, flash = INT4 size + 2 KB: 12.1 -> 14.0 dB, top-1 0.853 ->
+        # 0.871 on held-out images, against AdaRound on float inputs without the bias correction)
+        fitted = "adaround" in recover and "int4" in plan.precisions.values()
+        rounding_for = (lambda work: adaround(g, work, "bias" in recover)) if fitted else None
         q = mx.build_mixed(g, base, {k: v for k, v in plan.precisions.items() if v != "int8"}, ranges, means=m,
                            rounding_for=rounding_for)
         notes.extend(plan.notes)
