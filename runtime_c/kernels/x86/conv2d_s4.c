@@ -194,37 +194,4 @@ static void run_blocks(const eq_conv_params *p, const eq_shape4 *is, const eq_sh
 
 static const eq_conv_s4_kernel kernel = {8, 8, MR, 4, pack_all, run_blocks};
 
-size_t eq_conv2d_s4_avx2_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                                      const eq_shape4 *os) {
-  return eq_conv_s4_scratch_size(&kernel, p, is, fs, os);
-}
-
-void eq_conv2d_s4_avx2(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const int8_t *in,
-                       const eq_shape4 *fs, const uint8_t *filter, const int32_t *bias, const eq_shape4 *os,
-                       int8_t *out, void *scratch) {
-  eq_conv_s4_run(&kernel, p, q, is, in, fs, filter, bias, os, out, scratch);
-}
-
-/* ---- the same with the panel built once at prepare ---- */
-
-static size_t pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs, const eq_shape4 *os) {
-  return eq_conv_s4_pack_size(&kernel, p, is, fs, os);
-}
-
-static void pack(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const eq_shape4 *fs,
-                 const int8_t *filter, const int32_t *bias, const eq_shape4 *os, void *packed) {
-  eq_conv_s4_pack_into(&kernel, p, q, is, fs, filter, bias, os, packed);
-}
-
-static size_t packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,
-                                  const eq_shape4 *os) {
-  (void)p;
-  return eq_conv_s4_packed_scratch_size(&kernel, is, fs, os);
-}
-
-static void run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in, const eq_shape4 *fs,
-                       const void *packed, const eq_shape4 *os, int8_t *out, void *scratch) {
-  eq_conv_s4_run_packed(&kernel, p, is, in, fs, packed, os, out, scratch);
-}
-
-const eq_conv_pack eq_conv2d_s4_avx2_pack = {pack_size, pack, packed_scratch_size, run_packed};
+EQ_CONV_S4_ENTRY_POINTS(eq_conv2d_s4_avx2, kernel);

@@ -184,6 +184,40 @@ static inline void eq_conv_s4_run_packed(const eq_conv_s4_kernel *k, const eq_co
   k->run(p, is, fs, os, in, &d, &v, EQ_ALIGN64(scratch), out);
 }
 
+/* The public entry points of an INT4 conv kernel described by the eq_conv_s4_kernel `k`: NAME_scratch_size
+ * and NAME (im2col and panel per call), and NAME_pack (the eq_conv_pack table: panel built at prepare). */
+#define EQ_CONV_S4_ENTRY_POINTS(NAME, k)                                                                        \
+  size_t NAME##_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,                 \
+                             const eq_shape4 *os) {                                                            \
+    return eq_conv_s4_scratch_size(&(k), p, is, fs, os);                                                        \
+  }                                                                                                             \
+  void NAME(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is, const int8_t *in,           \
+            const eq_shape4 *fs, const uint8_t *filter, const int32_t *bias, const eq_shape4 *os, int8_t *out,   \
+            void *scratch) {                                                                                    \
+    eq_conv_s4_run(&(k), p, q, is, in, fs, filter, bias, os, out, scratch);                                     \
+  }                                                                                                             \
+  static size_t NAME##_pack_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,             \
+                                 const eq_shape4 *os) {                                                        \
+    return eq_conv_s4_pack_size(&(k), p, is, fs, os);                                                           \
+  }                                                                                                             \
+  static void NAME##_pack_into(const eq_conv_params *p, const eq_channel_quant *q, const eq_shape4 *is,          \
+                               const eq_shape4 *fs, const int8_t *filter, const int32_t *bias,                 \
+                               const eq_shape4 *os, void *packed) {                                            \
+    eq_conv_s4_pack_into(&(k), p, q, is, fs, filter, bias, os, packed);                                         \
+  }                                                                                                             \
+  static size_t NAME##_packed_scratch_size(const eq_conv_params *p, const eq_shape4 *is, const eq_shape4 *fs,    \
+                                           const eq_shape4 *os) {                                              \
+    (void)p;                                                                                                    \
+    return eq_conv_s4_packed_scratch_size(&(k), is, fs, os);                                                    \
+  }                                                                                                             \
+  static void NAME##_run_packed(const eq_conv_params *p, const eq_shape4 *is, const int8_t *in,                 \
+                                const eq_shape4 *fs, const void *packed, const eq_shape4 *os, int8_t *out,       \
+                                void *scratch) {                                                                \
+    eq_conv_s4_run_packed(&(k), p, is, in, fs, packed, os, out, scratch);                                       \
+  }                                                                                                             \
+  const eq_conv_pack NAME##_pack = {NAME##_pack_size, NAME##_pack_into, NAME##_packed_scratch_size,              \
+                                    NAME##_run_packed}
+
 /* ---- AVX-512 im2col into unsigned bytes x + 128 (the VNNI kernels) */
 
 EQ_INLINE EQ_AVX512 void eq512_copy_xor(uint8_t *dst, const int8_t *src, int32_t n) {
