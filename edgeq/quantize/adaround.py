@@ -145,7 +145,8 @@ def refit_scales(q: np.ndarray, w: np.ndarray, stats, scale: np.ndarray, *, boun
     the float model's output as the rounding is: a scale moves every weight of its channel at once, and
     fitted to absorb the upstream error it learns that error's particular form on the calibration images.
     Measured on ResNet-8 W4A8 (12 fold draws): 10.89 -> 11.26 dB held-out; against the float output
-    instead: 11.03 dB."""
+    instead: 11.03 dB. AdaRound leaves depthwise layers their scale: a channel there has 9 weights, its
+    scale is a tenth of what is fitted, and refitting it cost VWW W4A8 1.1 dB (24.19 -> 23.12 dB)."""
     num = (q * mm(w, stats.gqq)).sum(1)
     den = (q * mm(q, stats.gqq)).sum(1)
     fit = np.where(den > 0, num / np.where(den > 0, den, 1.0), scale)
@@ -239,7 +240,7 @@ class AdaRound:
         e_fit = st.error(qi * scale[:, None], wf)
         e_near = st.error(nearest * scale[:, None], wf)
         qi = np.where((e_fit <= e_near)[:, None], qi, nearest)
-        if self.refit:
+        if self.refit and op.type != "DEPTHWISE_CONV_2D":  # a depthwise channel's 9 weights: see refit_scales
             scale = refit_scales(qi, wf, st, scale)
             q = QuantParams(scale.astype(np.float32), q.zero_point, q.axis)
         self.gain[op.outputs[0]] = float(st.error(qi * scale[:, None], wf).sum() / max(e_near.sum(), 1e-30))
