@@ -84,16 +84,16 @@ def resnet_w4a8(zoo, zoo_data):
 
 @pytest.mark.slow  # two conversions with recovery (~15 s each); tools/bench_lowbit.py reports the same figures
 def test_resnet_w4a8_recovery_holds(resnet_w4a8):
-    """Every CONV_2D / FULLY_CONNECTED weight INT4 (W4A8, not mixed), held-out fidelity above what recovery
-    gave before layer fitting on all rows with coordinate descent, empirical bias correction and range
-    re-calibration (0.795, 8.7 dB), and the models run in runtime_c equal to LiteRT byte for byte."""
+    """Every CONV_2D / FULLY_CONNECTED weight INT4 (W4A8, not mixed); held-out fidelity above what recovery
+    gave before the per-channel scale refit and depthwise-only CLE (0.812, 10.08 dB; 0.839, 10.66 dB since);
+    the models run in runtime_c equal to LiteRT byte for byte."""
     from onemodel import run_reference
 
     from edgeq.model.tflite_io import read_tflite
     from edgeq.runtime import Interpreter
 
     top1, sqnr, models = resnet_w4a8
-    assert top1 >= 0.80 and sqnr >= 9.5, (top1, sqnr)
+    assert top1 >= 0.82 and sqnr >= 10.3, (top1, sqnr)
     for model, held in models:
         g = read_tflite(model)
         weighted = [op for op in g.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
@@ -105,7 +105,7 @@ def test_resnet_w4a8_recovery_holds(resnet_w4a8):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="acceptance not met yet: 0.81 measured (issue 5: >= 0.85)")
+@pytest.mark.xfail(strict=False, reason="acceptance not met yet: 0.84 measured (issue 5: >= 0.85)")
 def test_resnet_w4a8_acceptance_top1(resnet_w4a8):
     """Issue 5's W4A8 line: top-1 agreement >= 0.85 on held-out images with recovery on."""
     assert resnet_w4a8[0] >= 0.85, f"top-1 agreement {resnet_w4a8[0]:.3f}"
