@@ -183,8 +183,8 @@ def convert(
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic range (hybrid): int8 per-channel weights, float "
                                  "activations; --calib only measures fidelity."),
     recover: Optional[str] = typer.Option(None, "--recover", help="Accuracy recovery passes, comma separated: "
-                                          "cle (cross-layer equalization), bias (bias correction), adaround "
-                                          "(INT4 rounding), tune (whole-network learned rounding and biases; "
+                                          "cle (cross-layer equalization of depthwise-separable pairs), bias "
+                                          "(bias correction), adaround (INT4 rounding and scales), tune (whole-network learned rounding and biases; "
                                           "needs PyTorch: pip install 'edgeq[qat]')."),
     mixed: bool = typer.Option(False, "--mixed", help="Per-layer precision (int4/int8/int16/float) chosen by "
                                "sensitivity to meet --budget and/or --target-sqnr."),
