@@ -184,8 +184,9 @@ def convert(
                                  "activations; --calib only measures fidelity."),
     recover: Optional[str] = typer.Option(None, "--recover", help="Accuracy recovery passes, comma separated: "
                                           "cle (cross-layer equalization of depthwise-separable pairs), bias "
-                                          "(bias correction), adaround (INT4 rounding and scales), tune (whole-network learned rounding and biases; "
-                                          "needs PyTorch: pip install 'edgeq[qat]')."),
+                                          "(bias correction), adaround (INT4 rounding and scales), tune "
+                                          "(whole-network learned rounding and biases; needs PyTorch: "
+                                          "pip install 'edgeq[qat]')."),
     mixed: bool = typer.Option(False, "--mixed", help="Per-layer precision (int4/int8/int16/float) chosen by "
                                "sensitivity to meet --budget and/or --target-sqnr."),
     budget: Optional[str] = typer.Option(None, "--budget", help="With --mixed: flash=64KB,ram=32KB (KB = 1024 B)."),
