@@ -127,4 +127,5 @@ def equalize(graph: Graph, iterations: int = 4, max_scale: float = 8.0, dead: fl
             else:
                 w2 = w2 * s.reshape(1, -1)
             g.tensors[b.inputs[1]].data = w2.astype(np.float32)
-    return g, notes + [f"equalized {len(pairs)} layer pair(s)"]
+    done = f"equalized {len(pairs)} layer pair(s)" if pairs else "no layer pairs to equalize"
+    return g, notes + [done]
