@@ -143,14 +143,14 @@ def test_refit_scales_is_the_least_squares_scale_on_the_quantized_inputs():
     w = flat(op, np.asarray(graph.tensors[op.inputs[1]].data, np.float64))
     s0 = int4_qparams(graph.tensors[op.inputs[1]].data, 0, "minmax").scale.astype(np.float64)
     q = np.clip(np.floor(w / s0[:, None]), -7, 7)  # rounded down: the best scale is now smaller than s0
-    s1 = refit_scales(q, w, st, s0)
+    s1 = refit_scales(q, w, st.gqq, s0)
     r = rows(graph, op, xq).astype(np.float64)
     a, b = r @ w.T, r @ q.T  # [rows, C]: the float layer and the integers on the same inputs
     want = np.clip((a * b).sum(0) / (b * b).sum(0), s0 / 1.25, s0 * 1.25)
     np.testing.assert_allclose(s1, want, rtol=1e-6)
     assert s1.dtype == np.float64 and np.array_equal(s1, s1.astype(np.float32))
     assert np.all(((a - b * s1) ** 2).sum(0) <= ((a - b * s0) ** 2).sum(0) + 1e-9)
-    assert np.all(refit_scales(q, w, st, s0, bound=1.01) >= s0 / 1.01 * (1 - 1e-6))
+    assert np.all(refit_scales(q, w, st.gqq, s0, bound=1.01) >= s0 / 1.01 * (1 - 1e-6))
 
 
 def _quantized(name, n=10):
