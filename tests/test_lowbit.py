@@ -46,12 +46,12 @@ def test_cle_keeps_the_function_and_evens_ranges():
     w1 = np.abs(e.tensors[e.ops[0].inputs[1]].data).reshape(8, -1).max(1)
     assert w1.max() / w1.min() < w0.max() / w0.min() / 3
     # conv -> dw and dw -> conv are equalized; the dense conv -> conv pair is left alone unless asked for
-    assert "equalized 2 layer pair(s)" in notes and any("left 1 dense" in n for n in notes)
+    assert "cle: equalized 2 depthwise-separable pair(s)" in notes and any("left 1 dense" in n for n in notes)
     c3 = g.ops[3].inputs[1]
     np.testing.assert_array_equal(e.tensors[c3].data, g.tensors[c3].data)
     d, notes = equalize(g, dense=True)
     np.testing.assert_allclose(run_float(d, x)[0], run_float(g, x)[0], rtol=1e-4, atol=1e-5)
-    assert "equalized 3 layer pair(s)" in notes
+    assert "cle: equalized 3 layer pair(s)" in notes
     assert not np.array_equal(d.tensors[c3].data, g.tensors[c3].data)
 
 

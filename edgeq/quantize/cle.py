@@ -71,7 +71,7 @@ def find_pairs(g: Graph, dense: bool = False) -> tuple[list[Pair], list[str]]:
             continue
         act = op.options.get("fused_activation_function", "NONE")
         if act not in HOMOGENEOUS:
-            notes.append(f"{op.outputs[0]}: {act} between the layers is not scale-homogeneous; pair skipped")
+            notes.append(f"cle: {op.outputs[0]}: {act} between the layers is not scale-homogeneous; pair skipped")
             continue
         if any(g.tensors[o.inputs[1]].dtype != "float32" for o in (op, nxt)):
             continue  # already quantized weights (hybrid sources)
@@ -82,7 +82,7 @@ def find_pairs(g: Graph, dense: bool = False) -> tuple[list[Pair], list[str]]:
             continue
         pairs.append(Pair(op, nxt))
     if left_dense:
-        notes.append(f"left {left_dense} dense conv pair(s) alone (per-channel weight scales already cover them)")
+        notes.append(f"cle: left {left_dense} dense conv pair(s) alone (per-channel weight scales already cover them)")
     return pairs, notes
 
 
@@ -127,5 +127,6 @@ def equalize(graph: Graph, iterations: int = 4, max_scale: float = 8.0, dead: fl
             else:
                 w2 = w2 * s.reshape(1, -1)
             g.tensors[b.inputs[1]].data = w2.astype(np.float32)
-    done = f"equalized {len(pairs)} layer pair(s)" if pairs else "no layer pairs to equalize"
+    kind = "layer" if dense else "depthwise-separable"
+    done = f"cle: equalized {len(pairs)} {kind} pair(s)" if pairs else f"cle: no {kind} pairs to equalize"
     return g, notes + [done]
