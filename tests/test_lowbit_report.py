@@ -52,9 +52,12 @@ def test_arena_is_runtime_c_reference_arena(mixed_run):
 
 
 def test_target_sqnr_plan_keeps_its_measured_sqnr(mixed_run):
-    _, rep, _ = mixed_run
+    _, rep, output = mixed_run
     assert rep["plan"]["sqnr_db"] >= 30.0
     assert "int4" in rep["plan"]["precisions"].values()  # the target leaves room to shrink some layer
+    # the summary's first line gives the plan's precisions, not the --weights default it started from
+    n4 = sum(p == "int4" for p in rep["plan"]["precisions"].values())
+    assert f"mixed precision ({n4} x int4" in " ".join(output.split())
 
 
 def test_html_report_is_self_contained(mixed_run, tmp_path):

@@ -2,6 +2,7 @@
 (.html or .json by suffix) and prints a summary (sizes, SQNR, recovery passes, mixed plan)."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from edgeq.errors import EdgeqError
@@ -63,8 +64,13 @@ def layer_table(d: dict):
 
 def print_summary(r, d: dict, src, output, console) -> None:
     o = r.options
-    kind = "dynamic range (int8 weights, float activations)" if o["dynamic"] else \
-        f"weights {o['weights']}, activations {o['activations']}" + (" (mixed)" if o["mixed"] else "")
+    if o["dynamic"]:
+        kind = "dynamic range (int8 weights, float activations)"
+    elif r.plan is not None:  # the layers' own precisions, not the --weights default the plan started from
+        counts = Counter(r.plan.precisions.values())
+        kind = "mixed precision (" + ", ".join(f"{n} x {p}" for p, n in sorted(counts.items())) + " layers)"
+    else:
+        kind = f"weights {o['weights']}, activations {o['activations']}"
     console.print(f"[bold]{src}[/] -> [bold]{output}[/]  ({kind}, {r.seconds:.1f} s)")
     arena = d.get("sizes", {}).get("arena")
     console.print(f"size: {_kb(r.float_bytes)} float -> {_kb(len(r.model))}" +
