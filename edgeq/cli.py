@@ -22,13 +22,17 @@ from rich.console import Console
 from . import __version__
 from .errors import EdgeqError
 
+MODEL_HELP = "A quantized .tflite: int8, INT4 weights, 16x8 or dynamic range."
+
 app = typer.Typer(
     name="edgeq",
     help=(
-        "Quantize float neural networks (.tflite / .onnx) to full-integer INT8 .tflite and inspect them.\n\n"
+        "Quantize float neural networks (.tflite / .onnx) to integer .tflite models (INT8, INT4 weights, 16x8, "
+        "mixed precision, dynamic range), run them on edgeq's C runtime and on boards, and inspect them.\n\n"
         "Typical use:\n\n"
         "  edgeq convert model.tflite -o model_int8.tflite --calib images/ --method kl\n\n"
         "  edgeq convert model.onnx -o model_int8.tflite --calib calib.npz --io float\n\n"
+        "  edgeq convert model.tflite -o model_w4.tflite --calib images/ --weights int4 --recover cle,bias,adaround\n\n"
         "  edgeq inspect model_int8.tflite\n\n"
         "  edgeq compare model_int8.tflite --random 100\n\n"
         "  edgeq analyze model_int8.tflite\n\n"
@@ -133,7 +137,7 @@ def _default_output(src: Path) -> Path:
 
 @app.command(
     help=(
-        "Quantize a float .tflite or .onnx model to a full-integer INT8 .tflite.\n\n"
+        "Quantize a float .tflite or .onnx model to an integer .tflite: full-integer INT8 unless asked otherwise.\n\n"
         "Weights become int8 per output channel (symmetric); activations int8 per tensor, with ranges "
         "measured on the calibration data (--calib). The data is in the source model's layout: NCHW for "
         "ONNX. The written .tflite always takes NHWC image inputs; the summary says when that differs "
@@ -141,7 +145,12 @@ def _default_output(src: Path) -> Path:
         "Calibration data: a directory of images (.jpg/.png/.bmp, preprocessed with --preprocess), a .npy "
         "(one array, first axis = sample), a .npz (one array per model input, by name or in order) or a "
         ".bin of raw float32 samples.\n\n"
-        "Example:  edgeq convert model.onnx -o model_int8.tflite --calib calib.npz --method kl"
+        "Low-bit: --weights int4 (packed INT4 weights), --activations int16 (16x8), --dynamic (int8 weights, "
+        "float activations), --mixed with --budget / --target-sqnr (a precision per layer), --recover "
+        "(accuracy recovery passes) and --report (per-layer SQNR, sizes, precisions).\n\n"
+        "Example:  edgeq convert model.onnx -o model_int8.tflite --calib calib.npz --method kl\n\n"
+        "Example:  edgeq convert model.tflite -o model_w4.tflite --calib images/ --weights int4 "
+        "--recover cle,bias,adaround"
     ),
     no_args_is_help=True,
 )
@@ -149,7 +158,7 @@ def _default_output(src: Path) -> Path:
 def convert(
     src: Path = typer.Argument(..., metavar="SRC", help="Float model: .tflite or .onnx.", show_default=False),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
-                                          help="Where to write the INT8 .tflite [default: <src>_int8.tflite]."),
+                                          help="Where to write the .tflite [default: <src>_int8.tflite]."),
     calib: Optional[str] = typer.Option(None, "--calib", "-c", help="Calibration data: image directory, .npy, "
                                         ".npz or .bin (required except with --dynamic).", show_default=False),
     method: Method = typer.Option(DEFAULT_METHOD, "--method", "-m",
@@ -290,7 +299,7 @@ def inspect(
 # run
 @app.command(
     help=(
-        "Run an INT8 .tflite on edgeq's C runtime (runtime_c, host build) and print or save its outputs.\n\n"
+        "Run a quantized .tflite on edgeq's C runtime (runtime_c, host build) and print or save its outputs.\n\n"
         "--input is a .npy (single-input models) or .npz (arrays by input name or in order) in the model's "
         "own layout (NHWC for images). An array of the input's shape runs once; a stack of samples "
         "[N, ...] runs once per sample. Float data given to a quantized input is quantized with the "
@@ -306,7 +315,7 @@ def inspect(
 )
 @guarded
 def run(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     input: Path = typer.Option(..., "--input", "-i", help="Input data: .npy or .npz.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the outputs: .npy or .npz."),
     board: Optional[str] = typer.Option(None, "--board", "-b", help="Run on this board instead of the host."),
@@ -362,7 +371,7 @@ class Reference(str, Enum):
 
 @app.command(
     help=(
-        "Check that runtime_c computes exactly what LiteRT's reference kernels compute for an INT8 .tflite.\n\n"
+        "Check that runtime_c computes exactly what LiteRT's reference kernels compute for a quantized .tflite.\n\n"
         "Runs both on the same inputs (--inputs: a .npy, a .npz, or a folder of them or of images; otherwise "
         "--random N random samples) and reports, per output, how many samples are bit-exact and the largest "
         "difference. When they differ, it names the first op whose output differs. Exit code 0 when every "
@@ -374,7 +383,7 @@ class Reference(str, Enum):
 )
 @guarded
 def compare(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     inputs: Optional[Path] = typer.Option(None, "--inputs", "-i", help="Input samples: .npy, .npz or a folder."),
     random: int = typer.Option(10, "--random", "-n", min=1, help="Random samples when --inputs is not given."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random samples."),
@@ -397,7 +406,7 @@ def compare(
 # analyze
 @app.command(
     help=(
-        "Show what an INT8 .tflite costs on runtime_c: exact arena bytes, weight bytes, and per op the output "
+        "Show what a quantized .tflite costs on runtime_c: exact arena bytes, weight bytes, and per op the output "
         "shape, MACs, scratch bytes and live memory.\n\n"
         "The arena is given for the reference kernels (what a microcontroller build reserves) and for this "
         "host's SIMD kernels, both measured by runtime_c itself, with the memory plan's peak beside the lower "
@@ -411,7 +420,7 @@ def compare(
 )
 @guarded
 def analyze(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
     board: Optional[str] = typer.Option(None, "--board", "-b", help="Also the exact arena on this board (see "
                                         "`edgeq boards`)."),
@@ -429,7 +438,7 @@ def analyze(
 # generate
 @app.command(
     help=(
-        "Write C sources that embed an INT8 .tflite in firmware with runtime_c.\n\n"
+        "Write C sources that embed a quantized .tflite in firmware with runtime_c.\n\n"
         "OUT/<name>_model.c holds the model as a 16-byte-aligned const array; OUT/<name>_model.h declares it "
         "with <NAME>_ARENA_BYTES (the arena of the reference-kernel build: measured on this 64-bit host, an upper "
         "bound for a 32-bit MCU; exact for the board given with --board) and the inputs' and outputs' "
@@ -441,7 +450,7 @@ def analyze(
 )
 @guarded
 def generate(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     out: Path = typer.Option(..., "-o", "--output", help="Folder for the C files (created if missing).",
                              show_default=False),
     name: Optional[str] = typer.Option(None, "--name", help="C name prefix [default: the model file's stem]."),
@@ -501,7 +510,7 @@ def boards_stop(name: str = typer.Argument(..., metavar="NAME", help="An emulate
 
 @app.command(
     help=(
-        "Put an INT8 .tflite on a board: upload it over serial into the inactive model slot, check its CRC-32, "
+        "Put a quantized .tflite on a board: upload it over serial into the inactive model slot, check its CRC-32, "
         "commit, and check that it loads. Nothing is written when the board already has it.\n\n"
         "An emulated board (qemu-*) starts in the background and keeps running until `edgeq boards stop NAME`. "
         "--firmware first programs the runner firmware with the board's flasher (real boards).\n\n"
@@ -512,7 +521,7 @@ def boards_stop(name: str = typer.Argument(..., metavar="NAME", help="An emulate
 )
 @guarded
 def flash(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     board: str = typer.Option(..., "--board", "-b", help="Board name (see `edgeq boards`).", show_default=False),
     port: Optional[str] = typer.Option(None, "--port", "-p", help=_PORT_HELP),
     firmware: bool = typer.Option(False, "--firmware", help="Also program the firmware image first."),
@@ -528,7 +537,7 @@ def flash(
 
 @app.command(
     help=(
-        "Run an INT8 .tflite once on a board and show what each op costs: cycles (real boards, DWT) or "
+        "Run a quantized .tflite once on a board and show what each op costs: cycles (real boards, DWT) or "
         "instructions (emulated boards, deterministic), share of the total, latency at the board's clock, "
         "output shape and MACs; then arena, stack and code bytes. --json prints the same for scripts.\n\n"
         "Example:  edgeq profile model_int8.tflite --board qemu-an386"
@@ -537,7 +546,7 @@ def flash(
 )
 @guarded
 def profile(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     board: str = typer.Option(..., "--board", "-b", help="Board name (see `edgeq boards`).", show_default=False),
     port: Optional[str] = typer.Option(None, "--port", "-p", help=_PORT_HELP),
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="Input sample (.npy/.npz) [default: random]."),
@@ -572,7 +581,7 @@ def profile(
 )
 @guarded
 def validate(
-    model: Path = typer.Argument(..., metavar="MODEL", help="An INT8 .tflite file.", show_default=False),
+    model: Path = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False),
     board: str = typer.Option(..., "--board", "-b", help="Board name (see `edgeq boards`).", show_default=False),
     port: Optional[str] = typer.Option(None, "--port", "-p", help=_PORT_HELP),
     inputs: Optional[Path] = typer.Option(None, "--inputs", "-i", help="Input samples: .npy, .npz or a folder."),
