@@ -123,6 +123,11 @@ def test_recovery_passes_measured_and_int4_recovers(deep):
     assert any(row["precision"] == "w4a8" for row in r.layers)
     r8 = convert_lowbit(data, calib=x[0], measure_passes=False)
     assert len(r.model) < len(r8.model)
+    # with no recovery asked for, INT4 says what it is missing (and with recovery on, it does not)
+    plain = convert_lowbit(data, calib=x[0], weights="int4", measure_passes=False)
+    assert plain.sqnr_db < r.sqnr_db
+    assert any("--recover bias,adaround" in n for n in plain.notes)
+    assert not any("--recover bias,adaround" in n for n in r.notes)
 
 
 def test_int16_pipeline_is_closer_to_float(deep):
