@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from onemodel import assert_bit_exact, build_op_model, run_reference, spec
+from test_ops_hypothesis import draw_strided_slice
 
 from edgeq import runtime
 from edgeq.errors import UnsupportedError
@@ -267,12 +268,8 @@ def test_strided_slice(data, rng):
     d = data.draw
     rank = d(st.integers(1, 4))
     shape = [d(st.integers(1, 6)) for _ in range(rank)]
-    n = d(st.integers(1, rank))
-    begin = [d(st.integers(-7, 7)) for _ in range(n)]
-    end = [d(st.integers(-7, 7)) for _ in range(n)]
-    strides = [d(st.sampled_from([1, 1, 2, 3, -1, -2])) for _ in range(n)]
-    bits = st.integers(0, (1 << n) - 1)
-    opts = {"begin_mask": d(bits), "end_mask": d(bits)}
+    begin, end, strides, opts = draw_strided_slice(d, shape)  # the int8 suite's draw: every mask
+    n = len(begin)
     s = d(scales())
 
     def model_with(out_shape):
@@ -282,7 +279,10 @@ def test_strided_slice(data, rng):
             [spec(out_shape, I16, s)], opts)
 
     x = i16(rng, shape)
-    (probe,) = run_reference(model_with([1]), x)  # LiteRT resizes the output: ask it for the shape
+    try:
+        (probe,) = run_reference(model_with([1]), x)  # LiteRT resizes the output: ask it for the shape
+    except (RuntimeError, ValueError):
+        assume(False)  # a mask combination LiteRT rejects
     assume(probe.size > 0)
     assert_bit_exact(model_with(list(probe.shape)), [x])
 
